@@ -1,0 +1,42 @@
+import type { Tensor } from '../tensor/tensor.js';
+import { isGradEnabled } from './grad-mode.js';
+
+/**
+ * Computes the gradients of an op's inputs from the gradient of its (single) output.
+ * Returns one entry per recorded input, null where that input needs no gradient.
+ */
+export type BackwardFn = (gradOutput: Tensor) => readonly (Tensor | null)[];
+
+/**
+ * One recorded op in the graph. After backward() runs it, `inputs` and `backward` are cleared:
+ * the closure held the op's saved activations, so dropping it releases them.
+ */
+export interface GradNode {
+  readonly op: string;
+  inputs: readonly (Tensor | null)[];
+  backward: BackwardFn | null;
+}
+
+/**
+ * Records `output = op(inputs)` when grad mode is on and any input requires grad.
+ * `makeBackward` is only called when recording, so forward-only runs save nothing.
+ * Inputs that need no gradient are stored as null and get null from the backward fn.
+ */
+export function record(
+  op: string,
+  output: Tensor,
+  inputs: readonly (Tensor | null | undefined)[],
+  makeBackward: () => BackwardFn,
+): Tensor {
+  if (!isGradEnabled()) return output;
+  const tracked = inputs.map((t) => (t && t.requiresGrad ? t : null));
+  if (tracked.every((t) => t === null)) return output;
+  output.requiresGrad = true;
+  output.gradFn = { op, inputs: tracked, backward: makeBackward() };
+  return output;
+}
+
+/** Whether an op with these inputs will be recorded (so it must save what backward needs). */
+export function needsGrad(...inputs: readonly (Tensor | null | undefined)[]): boolean {
+  return isGradEnabled() && inputs.some((t) => t !== null && t !== undefined && t.requiresGrad);
+}

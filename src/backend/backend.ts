@@ -1,0 +1,210 @@
+/**
+ * The kernel interface every backend implements. Kernels see flat float32 arrays and plain
+ * geometry; they know nothing about tensors, autograd or models. Outputs are written into
+ * caller-allocated arrays (fully overwritten unless a kernel says it accumulates).
+ *
+ * Layouts (row-major, contiguous):
+ *   activations  NCHW  [batch, channels, height, width]
+ *   conv weight  [outChannels, inChannels / groups, kernelH, kernelW]
+ *   linear       x [rows, inFeatures], weight [outFeatures, inFeatures] (PyTorch's layout)
+ */
+
+export interface Conv2dGeometry {
+  readonly batch: number;
+  readonly inChannels: number;
+  readonly inHeight: number;
+  readonly inWidth: number;
+  readonly outChannels: number;
+  readonly outHeight: number;
+  readonly outWidth: number;
+  readonly kernelH: number;
+  readonly kernelW: number;
+  readonly strideH: number;
+  readonly strideW: number;
+  readonly padH: number;
+  readonly padW: number;
+  readonly dilationH: number;
+  readonly dilationW: number;
+  /** inChannels and outChannels are both multiples of groups; each group has its own weights. */
+  readonly groups: number;
+}
+
+/** Windowed pooling over NCHW planes: outHeight x outWidth windows of kernel, stride, padding, dilation. */
+export interface Pool2dGeometry {
+  readonly batch: number;
+  readonly channels: number;
+  readonly inHeight: number;
+  readonly inWidth: number;
+  readonly outHeight: number;
+  readonly outWidth: number;
+  readonly kernelH: number;
+  readonly kernelW: number;
+  readonly strideH: number;
+  readonly strideW: number;
+  readonly padH: number;
+  readonly padW: number;
+  readonly dilationH: number;
+  readonly dilationW: number;
+}
+
+/** Adaptive pooling: output cell (i, j) covers rows floor(i*H/oh) .. ceil((i+1)*H/oh)-1, likewise columns. */
+export interface AdaptivePool2dGeometry {
+  readonly batch: number;
+  readonly channels: number;
+  readonly inHeight: number;
+  readonly inWidth: number;
+  readonly outHeight: number;
+  readonly outWidth: number;
+}
+
+/** Per-channel statistics over [batch, channels, spatial] (spatial = H*W). */
+export interface ChannelGeometry {
+  readonly batch: number;
+  readonly channels: number;
+  readonly spatial: number;
+}
+
+export interface Backend {
+  readonly name: string;
+
+  // ---- convolution ----
+  /** y[N,Cout,Ho,Wo] = conv(x[N,Cin,H,W], weight) + bias[Cout] (bias may be null). */
+  conv2d(
+    x: Float32Array,
+    weight: Float32Array,
+    bias: Float32Array | null,
+    g: Conv2dGeometry,
+    y: Float32Array,
+  ): void;
+  /** dx[N,Cin,H,W] from dy[N,Cout,Ho,Wo] and weight. */
+  conv2dBackwardInput(dy: Float32Array, weight: Float32Array, g: Conv2dGeometry, dx: Float32Array): void;
+  /** dWeight[Cout,Cin/groups,kh,kw] and dBias[Cout] (when not null) from dy and x. */
+  conv2dBackwardWeight(
+    dy: Float32Array,
+    x: Float32Array,
+    g: Conv2dGeometry,
+    dWeight: Float32Array,
+    dBias: Float32Array | null,
+  ): void;
+
+  // ---- batch norm (per channel of NCHW) ----
+  /**
+   * Training mode: normalises with the batch mean and biased variance.
+   * Writes y, and per channel: mean[C] and invStd[C] = 1/sqrt(var + eps), and the biased var[C].
+   */
+  batchNormTrain(
+    x: Float32Array,
+    gamma: Float32Array | null,
+    beta: Float32Array | null,
+    g: ChannelGeometry,
+    eps: number,
+    y: Float32Array,
+    mean: Float32Array,
+    variance: Float32Array,
+    invStd: Float32Array,
+  ): void;
+  /** Eval mode: y = (x - runningMean) / sqrt(runningVar + eps) * gamma + beta. */
+  batchNormEval(
+    x: Float32Array,
+    gamma: Float32Array | null,
+    beta: Float32Array | null,
+    runningMean: Float32Array,
+    runningVar: Float32Array,
+    g: ChannelGeometry,
+    eps: number,
+    y: Float32Array,
+  ): void;
+  /** Backward of batchNormTrain: dx, and dGamma[C], dBeta[C] when not null. */
+  batchNormBackward(
+    dy: Float32Array,
+    x: Float32Array,
+    gamma: Float32Array | null,
+    mean: Float32Array,
+    invStd: Float32Array,
+    g: ChannelGeometry,
+    dx: Float32Array,
+    dGamma: Float32Array | null,
+    dBeta: Float32Array | null,
+  ): void;
+  /**
+   * Backward of batchNormEval (statistics are constants): dx = dy * gamma * invStd,
+   * with invStd[C] = 1/sqrt(runningVar + eps); dGamma, dBeta when not null.
+   */
+  batchNormEvalBackward(
+    dy: Float32Array,
+    x: Float32Array,
+    gamma: Float32Array | null,
+    runningMean: Float32Array,
+    invStd: Float32Array,
+    g: ChannelGeometry,
+    dx: Float32Array,
+    dGamma: Float32Array | null,
+    dBeta: Float32Array | null,
+  ): void;
+
+  // ---- elementwise ----
+  relu(x: Float32Array, y: Float32Array): void;
+  /** dx = dy where y > 0, else 0 (y is relu's output). */
+  reluBackward(dy: Float32Array, y: Float32Array, dx: Float32Array): void;
+  /** y = a + b, same length. */
+  add(a: Float32Array, b: Float32Array, y: Float32Array): void;
+
+  // ---- pooling ----
+  /** Max over each window (padding never wins); argmax[i] is the flat index within the input plane. */
+  maxPool2d(x: Float32Array, g: Pool2dGeometry, y: Float32Array, argmax: Int32Array): void;
+  /** Adaptive max; argmax as for maxPool2d. */
+  adaptiveMaxPool2d(x: Float32Array, g: AdaptivePool2dGeometry, y: Float32Array, argmax: Int32Array): void;
+  /**
+   * Scatter-add of dy[N,C,oh,ow] into dx[N,C,H,W] (zeroed first) at the per-plane argmax
+   * positions: the backward of both max pools.
+   */
+  maxPoolBackward(
+    dy: Float32Array,
+    argmax: Int32Array,
+    planes: number,
+    outPlane: number,
+    inPlane: number,
+    dx: Float32Array,
+  ): void;
+  adaptiveAvgPool2d(x: Float32Array, g: AdaptivePool2dGeometry, y: Float32Array): void;
+  adaptiveAvgPool2dBackward(dy: Float32Array, g: AdaptivePool2dGeometry, dx: Float32Array): void;
+
+  // ---- linear ----
+  /** y[rows,out] = x[rows,in] · weight[out,in]ᵀ + bias[out]. */
+  linear(
+    x: Float32Array,
+    weight: Float32Array,
+    bias: Float32Array | null,
+    rows: number,
+    inFeatures: number,
+    outFeatures: number,
+    y: Float32Array,
+  ): void;
+  /** dx (when not null), dWeight, dBias (when not null) from dy[rows,out]. */
+  linearBackward(
+    dy: Float32Array,
+    x: Float32Array,
+    weight: Float32Array,
+    rows: number,
+    inFeatures: number,
+    outFeatures: number,
+    dx: Float32Array | null,
+    dWeight: Float32Array | null,
+    dBias: Float32Array | null,
+  ): void;
+
+  // ---- softmax and loss ----
+  /** Softmax along the middle axis of [outer, dim, inner]. */
+  softmax(x: Float32Array, outer: number, dim: number, inner: number, y: Float32Array): void;
+  /** dx = y * (dy - sum(dy * y)) along the middle axis. */
+  softmaxBackward(
+    dy: Float32Array,
+    y: Float32Array,
+    outer: number,
+    dim: number,
+    inner: number,
+    dx: Float32Array,
+  ): void;
+  /** Log-softmax along the middle axis of [outer, dim, inner]. */
+  logSoftmax(x: Float32Array, outer: number, dim: number, inner: number, y: Float32Array): void;
+}

@@ -1,0 +1,26 @@
+/** Parsers for CLI option values; each error names the flag and the value. */
+import { InvalidArgumentError } from 'commander';
+
+export function positiveInt(flag: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value.trim()) || !Number.isInteger(n) || n < 1) {
+      throw new InvalidArgumentError(`${flag} must be a positive integer, got "${value}"`);
+    }
+    return n;
+  };
+}
+
+/** "3,224,224" → [3, 224, 224]. */
+export function intList(flag: string): (value: string) => number[] {
+  return (value) => {
+    const parts = value.split(/[,x ]/).filter((p) => p !== '');
+    const nums = parts.map(Number);
+    if (parts.length === 0 || !nums.every((n, i) => /^\d+$/.test(parts[i]!) && n > 0)) {
+      throw new InvalidArgumentError(
+        `${flag} must be positive integers separated by commas (e.g. 3,224,224), got "${value}"`,
+      );
+    }
+    return nums;
+  };
+}

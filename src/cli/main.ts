@@ -1,0 +1,31 @@
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { modelsCommand } from './models.js';
+import { summaryCommand } from './summary.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf-8')) as {
+  version: string;
+};
+
+export function buildProgram(): Command {
+  return new Command('resnext')
+    .description('ResNeXt image classification in TypeScript: define, inspect, train and run ResNeXt models')
+    .version(pkg.version)
+    .addCommand(summaryCommand())
+    .addCommand(modelsCommand())
+    .showHelpAfterError('(run with --help for usage)');
+}
+
+export async function main(argv: string[] = process.argv): Promise<void> {
+  const program = buildProgram().exitOverride();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      process.exitCode = err.exitCode;
+      return;
+    }
+    console.error(`resnext: ${(err as Error).message}`);
+    process.exitCode = 1;
+  }
+}

@@ -1,0 +1,68 @@
+import { record } from '../autograd/node.js';
+import { getBackend } from '../backend/index.js';
+import { Tensor } from '../tensor/tensor.js';
+import { normalizeDim } from '../tensor/shape.js';
+import { anyMeta, expectFloat } from './check.js';
+
+export function relu(x: Tensor): Tensor {
+  expectFloat('relu', 'input', x);
+  if (anyMeta(x)) return Tensor.meta(x.shape);
+  const backend = getBackend();
+  const y = Tensor.empty(x.shape);
+  backend.relu(x.data, y.data);
+  return record('relu', y, [x], () => (dy) => {
+    const dx = Tensor.empty(x.shape);
+    backend.reluBackward(dy.data, y.data, dx.data);
+    return [dx];
+  });
+}
+
+/** [outer, dim, inner] view of a shape around one axis. */
+function splitAt(shape: readonly number[], dim: number): [number, number, number] {
+  const outer = shape.slice(0, dim).reduce((a, b) => a * b, 1);
+  const inner = shape.slice(dim + 1).reduce((a, b) => a * b, 1);
+  return [outer, shape[dim]!, inner];
+}
+
+export function softmax(x: Tensor, dim = -1): Tensor {
+  expectFloat('softmax', 'input', x);
+  const d = normalizeDim(dim, x.ndim);
+  if (anyMeta(x)) return Tensor.meta(x.shape);
+  const [outer, size, inner] = splitAt(x.shape, d);
+  const backend = getBackend();
+  const y = Tensor.empty(x.shape);
+  backend.softmax(x.data, outer, size, inner, y.data);
+  return record('softmax', y, [x], () => (dy) => {
+    const dx = Tensor.empty(x.shape);
+    backend.softmaxBackward(dy.data, y.data, outer, size, inner, dx.data);
+    return [dx];
+  });
+}
+
+export function logSoftmax(x: Tensor, dim = -1): Tensor {
+  expectFloat('log_softmax', 'input', x);
+  const d = normalizeDim(dim, x.ndim);
+  if (anyMeta(x)) return Tensor.meta(x.shape);
+  const [outer, size, inner] = splitAt(x.shape, d);
+  const y = Tensor.empty(x.shape);
+  getBackend().logSoftmax(x.data, outer, size, inner, y.data);
+  return record('log_softmax', y, [x], () => (dy) => {
+    // dx = dy - softmax * Σ dy along dim, softmax = exp(y).
+    const dx = Tensor.empty(x.shape);
+    const g = dy.data;
+    const o = dx.data;
+    const ls = y.data;
+    for (let a = 0; a < outer; a++) {
+      for (let i = 0; i < inner; i++) {
+        const base = a * size * inner + i;
+        let s = 0;
+        for (let k = 0; k < size; k++) s += g[base + k * inner]!;
+        for (let k = 0; k < size; k++) {
+          const at = base + k * inner;
+          o[at] = g[at]! - Math.exp(ls[at]!) * s;
+        }
+      }
+    }
+    return [dx];
+  });
+}

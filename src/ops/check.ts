@@ -1,0 +1,34 @@
+/** Input validation shared by ops: every failure names the op, the argument and the shapes involved. */
+import type { Tensor } from '../tensor/tensor.js';
+import type { DType } from '../tensor/dtype.js';
+import { formatShape } from '../tensor/shape.js';
+
+export function expectFloat(op: string, name: string, t: Tensor<DType>): asserts t is Tensor {
+  if (t.dtype !== 'float32') throw new TypeError(`${op}: ${name} must be float32, got ${t.dtype}`);
+}
+
+export function expectRank(op: string, name: string, t: Tensor<DType>, rank: number, layout: string): void {
+  if (t.ndim !== rank) {
+    throw new RangeError(`${op}: ${name} must be ${rank}-D ${layout}, got shape ${formatShape(t.shape)}`);
+  }
+}
+
+export type IntPair = number | readonly [number, number];
+
+/** Expands an int-or-pair argument and checks it is an integer of at least `min`. */
+export function pair(op: string, name: string, value: IntPair, min: number): [number, number] {
+  const p: [number, number] = typeof value === 'number' ? [value, value] : [value[0], value[1]];
+  for (const v of p) {
+    if (!Number.isInteger(v) || v < min) {
+      throw new RangeError(
+        `${op}: ${name} must be an integer >= ${min} (or a pair of them), got ${JSON.stringify(value)}`,
+      );
+    }
+  }
+  return p;
+}
+
+/** True when the op should only propagate shapes (summary tracing). */
+export function anyMeta(...tensors: readonly (Tensor<DType> | null | undefined)[]): boolean {
+  return tensors.some((t) => t?.isMeta === true);
+}

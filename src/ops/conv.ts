@@ -1,0 +1,108 @@
+import { record } from '../autograd/node.js';
+import { getBackend, type Conv2dGeometry } from '../backend/index.js';
+import { Tensor } from '../tensor/tensor.js';
+import { formatShape } from '../tensor/shape.js';
+import { anyMeta, expectFloat, expectRank, pair, type IntPair } from './check.js';
+
+export interface Conv2dOptions {
+  stride?: IntPair;
+  padding?: IntPair;
+  dilation?: IntPair;
+  /** Channels split into this many independent groups, each with its own weights. */
+  groups?: number;
+}
+
+/** Output size of a convolution or pooling window along one axis (floor mode). */
+export function convOutputSize(
+  size: number,
+  kernel: number,
+  stride: number,
+  pad: number,
+  dilation: number,
+): number {
+  return Math.floor((size + 2 * pad - dilation * (kernel - 1) - 1) / stride) + 1;
+}
+
+/**
+ * 2-D convolution, as torch.nn.functional.conv2d.
+ * x [N, Cin, H, W], weight [Cout, Cin/groups, kh, kw], bias [Cout] → [N, Cout, Ho, Wo].
+ */
+export function conv2d(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null = null,
+  options: Conv2dOptions = {},
+): Tensor {
+  const op = 'conv2d';
+  expectFloat(op, 'input', x);
+  expectFloat(op, 'weight', weight);
+  expectRank(op, 'input', x, 4, '[N, C, H, W]');
+  expectRank(op, 'weight', weight, 4, '[out_channels, in_channels/groups, kH, kW]');
+  const [strideH, strideW] = pair(op, 'stride', options.stride ?? 1, 1);
+  const [padH, padW] = pair(op, 'padding', options.padding ?? 0, 0);
+  const [dilationH, dilationW] = pair(op, 'dilation', options.dilation ?? 1, 1);
+  const groups = options.groups ?? 1;
+  if (!Number.isInteger(groups) || groups < 1)
+    throw new RangeError(`${op}: groups must be a positive integer, got ${groups}`);
+  const [N, Cin, H, W] = x.shape as [number, number, number, number];
+  const [Cout, cinPerGroup, kh, kw] = weight.shape as [number, number, number, number];
+  if (Cout % groups !== 0) {
+    throw new RangeError(`${op}: out_channels (${Cout}) must be divisible by groups (${groups})`);
+  }
+  if (Cin !== cinPerGroup * groups) {
+    throw new RangeError(
+      `${op}: given groups=${groups}, weight of size ${formatShape(weight.shape)} expects input ${formatShape(x.shape)} ` +
+        `to have ${cinPerGroup * groups} channels, but got ${Cin} channels`,
+    );
+  }
+  if (bias !== null) {
+    expectFloat(op, 'bias', bias);
+    if (bias.ndim !== 1 || bias.shape[0] !== Cout) {
+      throw new RangeError(`${op}: bias must have shape [${Cout}], got ${formatShape(bias.shape)}`);
+    }
+  }
+  const Ho = convOutputSize(H, kh, strideH, padH, dilationH);
+  const Wo = convOutputSize(W, kw, strideW, padW, dilationW);
+  if (Ho < 1 || Wo < 1) {
+    throw new RangeError(
+      `${op}: input ${formatShape(x.shape)} is too small for kernel ${kh}x${kw} with padding ${padH},${padW}, ` +
+        `dilation ${dilationH},${dilationW}: output would be ${Ho}x${Wo}`,
+    );
+  }
+  const outShape = [N, Cout, Ho, Wo];
+  if (anyMeta(x, weight, bias)) return Tensor.meta(outShape);
+
+  const g: Conv2dGeometry = {
+    batch: N,
+    inChannels: Cin,
+    inHeight: H,
+    inWidth: W,
+    outChannels: Cout,
+    outHeight: Ho,
+    outWidth: Wo,
+    kernelH: kh,
+    kernelW: kw,
+    strideH,
+    strideW,
+    padH,
+    padW,
+    dilationH,
+    dilationW,
+    groups,
+  };
+  const backend = getBackend();
+  const y = Tensor.empty(outShape);
+  backend.conv2d(x.data, weight.data, bias ? bias.data : null, g, y.data);
+  return record(op, y, [x, weight, bias], () => (dy) => {
+    const dx = x.requiresGrad ? Tensor.empty(x.shape) : null;
+    if (dx) backend.conv2dBackwardInput(dy.data, weight.data, g, dx.data);
+    let dw: Tensor | null = null;
+    let db: Tensor | null = null;
+    if (weight.requiresGrad || bias?.requiresGrad) {
+      dw = Tensor.empty(weight.shape);
+      db = bias ? Tensor.empty(bias.shape) : null;
+      backend.conv2dBackwardWeight(dy.data, x.data, g, dw.data, db ? db.data : null);
+    }
+    return [dx, weight.requiresGrad ? dw : null, db];
+  });
+}

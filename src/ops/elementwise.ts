@@ -1,0 +1,52 @@
+import { record } from '../autograd/node.js';
+import { getBackend } from '../backend/index.js';
+import { Tensor } from '../tensor/tensor.js';
+import { formatShape, sameShape } from '../tensor/shape.js';
+import { anyMeta, expectFloat } from './check.js';
+
+/** a + b for tensors of the same shape (the residual connection). */
+export function add(a: Tensor, b: Tensor): Tensor {
+  expectFloat('add', 'a', a);
+  expectFloat('add', 'b', b);
+  if (!sameShape(a.shape, b.shape)) {
+    throw new RangeError(`add: shapes ${formatShape(a.shape)} and ${formatShape(b.shape)} differ`);
+  }
+  if (anyMeta(a, b)) return Tensor.meta(a.shape);
+  const y = Tensor.empty(a.shape);
+  getBackend().add(a.data, b.data, y.data);
+  return record('add', y, [a, b], () => (dy) => [dy, dy]);
+}
+
+/** Sum of all elements, as a 0-d tensor. */
+export function sum(x: Tensor): Tensor {
+  expectFloat('sum', 'input', x);
+  if (anyMeta(x)) return Tensor.meta([]);
+  let s = 0;
+  for (const v of x.data) s += v;
+  return record('sum', Tensor.scalar(s), [x], () => (dy) => [Tensor.full(x.shape, dy.data[0]!)]);
+}
+
+/** Mean of all elements, as a 0-d tensor. */
+export function mean(x: Tensor): Tensor {
+  expectFloat('mean', 'input', x);
+  if (anyMeta(x)) return Tensor.meta([]);
+  const n = x.numel;
+  let s = 0;
+  for (const v of x.data) s += v;
+  return record('mean', Tensor.scalar(s / n), [x], () => (dy) => [Tensor.full(x.shape, dy.data[0]! / n)]);
+}
+
+/** x * factor for a number factor. */
+export function scale(x: Tensor, factor: number): Tensor {
+  expectFloat('scale', 'input', x);
+  if (anyMeta(x)) return Tensor.meta(x.shape);
+  const y = Tensor.empty(x.shape);
+  const xd = x.data;
+  const yd = y.data;
+  for (let i = 0; i < xd.length; i++) yd[i] = xd[i]! * factor;
+  return record('scale', y, [x], () => (dy) => {
+    const dx = Tensor.empty(x.shape);
+    for (let i = 0; i < dx.data.length; i++) dx.data[i] = dy.data[i]! * factor;
+    return [dx];
+  });
+}

@@ -1,0 +1,119 @@
+import { needsGrad, record } from '../autograd/node.js';
+import { getBackend, type ChannelGeometry } from '../backend/index.js';
+import { Tensor } from '../tensor/tensor.js';
+import { formatShape } from '../tensor/shape.js';
+import { anyMeta, expectFloat } from './check.js';
+
+export interface BatchNormOptions {
+  runningMean: Tensor | null;
+  runningVar: Tensor | null;
+  weight?: Tensor | null;
+  bias?: Tensor | null;
+  /** Train mode normalises with batch statistics and updates the running ones; eval mode uses the running ones. */
+  training: boolean;
+  /** Weight of the new batch in the running averages (PyTorch's momentum, 0.1 by default). */
+  momentum?: number;
+  eps?: number;
+}
+
+/**
+ * Batch normalisation over the channel axis of [N, C, ...], as torch.nn.functional.batch_norm.
+ * Training: normalises with the biased batch variance; updates runningMean and runningVar (with the
+ * unbiased variance) in place: running = (1 - momentum) * running + momentum * batch.
+ */
+export function batchNorm(x: Tensor, options: BatchNormOptions): Tensor {
+  const op = 'batch_norm';
+  expectFloat(op, 'input', x);
+  if (x.ndim < 2) throw new RangeError(`${op}: input must be [N, C, ...], got shape ${formatShape(x.shape)}`);
+  const { runningMean, runningVar, training, momentum = 0.1, eps = 1e-5 } = options;
+  const weight = options.weight ?? null;
+  const bias = options.bias ?? null;
+  const N = x.shape[0]!;
+  const C = x.shape[1]!;
+  const spatial = x.shape.slice(2).reduce((a, b) => a * b, 1);
+  for (const [name, t] of [
+    ['weight', weight],
+    ['bias', bias],
+    ['running_mean', runningMean],
+    ['running_var', runningVar],
+  ] as const) {
+    if (t !== null && (t.ndim !== 1 || t.shape[0] !== C)) {
+      throw new RangeError(
+        `${op}: ${name} must have shape [${C}] for input ${formatShape(x.shape)}, got ${formatShape(t.shape)}`,
+      );
+    }
+  }
+  if (!training && (runningMean === null || runningVar === null)) {
+    throw new Error(`${op}: eval mode needs running_mean and running_var`);
+  }
+  if (training && N * spatial <= 1) {
+    throw new RangeError(
+      `${op}: expected more than 1 value per channel when training, got input size ${formatShape(x.shape)}`,
+    );
+  }
+  if (anyMeta(x, weight, bias)) return Tensor.meta(x.shape);
+
+  const backend = getBackend();
+  const g: ChannelGeometry = { batch: N, channels: C, spatial };
+  const y = Tensor.empty(x.shape);
+  const gamma = weight ? weight.data : null;
+  const beta = bias ? bias.data : null;
+
+  if (training) {
+    const mean = new Float32Array(C);
+    const variance = new Float32Array(C);
+    const invStd = new Float32Array(C);
+    backend.batchNormTrain(x.data, gamma, beta, g, eps, y.data, mean, variance, invStd);
+    if (runningMean && runningVar) {
+      const M = N * spatial;
+      const rm = runningMean.data;
+      const rv = runningVar.data;
+      for (let c = 0; c < C; c++) {
+        rm[c] = (1 - momentum) * rm[c]! + momentum * mean[c]!;
+        rv[c] = (1 - momentum) * rv[c]! + momentum * ((variance[c]! * M) / (M - 1));
+      }
+    }
+    return record(op, y, [x, weight, bias], () => (dy) => {
+      const dx = Tensor.empty(x.shape);
+      const dGamma = weight ? Tensor.empty(weight.shape) : null;
+      const dBeta = bias ? Tensor.empty(bias.shape) : null;
+      backend.batchNormBackward(
+        dy.data,
+        x.data,
+        gamma,
+        mean,
+        invStd,
+        g,
+        dx.data,
+        dGamma?.data ?? null,
+        dBeta?.data ?? null,
+      );
+      return [x.requiresGrad ? dx : null, dGamma, dBeta];
+    });
+  }
+
+  const rm = runningMean!.data;
+  const rv = runningVar!.data;
+  backend.batchNormEval(x.data, gamma, beta, rm, rv, g, eps, y.data);
+  if (!needsGrad(x, weight, bias)) return y;
+  // Statistics are constants in eval mode; keep copies so later running-stat updates cannot change them.
+  const meanCopy = rm.slice();
+  const invStd = Float32Array.from(rv, (v) => 1 / Math.sqrt(v + eps));
+  return record(op, y, [x, weight, bias], () => (dy) => {
+    const dx = Tensor.empty(x.shape);
+    const dGamma = weight ? Tensor.empty(weight.shape) : null;
+    const dBeta = bias ? Tensor.empty(bias.shape) : null;
+    backend.batchNormEvalBackward(
+      dy.data,
+      x.data,
+      gamma,
+      meanCopy,
+      invStd,
+      g,
+      dx.data,
+      dGamma?.data ?? null,
+      dBeta?.data ?? null,
+    );
+    return [x.requiresGrad ? dx : null, dGamma, dBeta];
+  });
+}

@@ -1,0 +1,120 @@
+import { record } from '../autograd/node.js';
+import { getBackend, type AdaptivePool2dGeometry, type Pool2dGeometry } from '../backend/index.js';
+import { Tensor } from '../tensor/tensor.js';
+import { formatShape } from '../tensor/shape.js';
+import { anyMeta, expectFloat, expectRank, pair, type IntPair } from './check.js';
+
+export interface MaxPool2dOptions {
+  /** Defaults to kernelSize, as in PyTorch. */
+  stride?: IntPair;
+  padding?: IntPair;
+  dilation?: IntPair;
+  ceilMode?: boolean;
+}
+
+/** PyTorch's pooling output size, including ceil mode's rule that the last window must start inside the input. */
+function poolOutputSize(size: number, k: number, s: number, p: number, d: number, ceil: boolean): number {
+  const span = size + 2 * p - d * (k - 1) - 1;
+  let out = (ceil ? Math.ceil(span / s) : Math.floor(span / s)) + 1;
+  if (ceil && (out - 1) * s >= size + p) out--;
+  return out;
+}
+
+/** Max pooling over [N, C, H, W], as torch.nn.functional.max_pool2d. */
+export function maxPool2d(x: Tensor, kernelSize: IntPair, options: MaxPool2dOptions = {}): Tensor {
+  const op = 'max_pool2d';
+  expectFloat(op, 'input', x);
+  expectRank(op, 'input', x, 4, '[N, C, H, W]');
+  const [kh, kw] = pair(op, 'kernel_size', kernelSize, 1);
+  const [sh, sw] = pair(op, 'stride', options.stride ?? kernelSize, 1);
+  const [ph, pw] = pair(op, 'padding', options.padding ?? 0, 0);
+  const [dh, dw] = pair(op, 'dilation', options.dilation ?? 1, 1);
+  if (ph * 2 > kh || pw * 2 > kw) {
+    throw new RangeError(`${op}: padding (${ph}, ${pw}) must be at most half the kernel size (${kh}, ${kw})`);
+  }
+  const [N, C, H, W] = x.shape as [number, number, number, number];
+  const ceil = options.ceilMode ?? false;
+  const Ho = poolOutputSize(H, kh, sh, ph, dh, ceil);
+  const Wo = poolOutputSize(W, kw, sw, pw, dw, ceil);
+  if (Ho < 1 || Wo < 1) {
+    throw new RangeError(
+      `${op}: input ${formatShape(x.shape)} is too small for kernel ${kh}x${kw}: output would be ${Ho}x${Wo}`,
+    );
+  }
+  const outShape = [N, C, Ho, Wo];
+  if (anyMeta(x)) return Tensor.meta(outShape);
+  const g: Pool2dGeometry = {
+    batch: N,
+    channels: C,
+    inHeight: H,
+    inWidth: W,
+    outHeight: Ho,
+    outWidth: Wo,
+    kernelH: kh,
+    kernelW: kw,
+    strideH: sh,
+    strideW: sw,
+    padH: ph,
+    padW: pw,
+    dilationH: dh,
+    dilationW: dw,
+  };
+  const backend = getBackend();
+  const y = Tensor.empty(outShape);
+  const argmax = new Int32Array(y.numel);
+  backend.maxPool2d(x.data, g, y.data, argmax);
+  return record(op, y, [x], () => (dy) => {
+    const dx = Tensor.empty(x.shape);
+    backend.maxPoolBackward(dy.data, argmax, N * C, Ho * Wo, H * W, dx.data);
+    return [dx];
+  });
+}
+
+function adaptiveGeometry(op: string, x: Tensor, outputSize: IntPair): AdaptivePool2dGeometry {
+  expectFloat(op, 'input', x);
+  expectRank(op, 'input', x, 4, '[N, C, H, W]');
+  const [oh, ow] = pair(op, 'output_size', outputSize, 1);
+  const [N, C, H, W] = x.shape as [number, number, number, number];
+  if (H < 1 || W < 1) throw new RangeError(`${op}: input ${formatShape(x.shape)} has an empty spatial size`);
+  return { batch: N, channels: C, inHeight: H, inWidth: W, outHeight: oh, outWidth: ow };
+}
+
+/** Adaptive average pooling to outputSize, as torch.nn.functional.adaptive_avg_pool2d. */
+export function adaptiveAvgPool2d(x: Tensor, outputSize: IntPair): Tensor {
+  const op = 'adaptive_avg_pool2d';
+  const g = adaptiveGeometry(op, x, outputSize);
+  const outShape = [g.batch, g.channels, g.outHeight, g.outWidth];
+  if (anyMeta(x)) return Tensor.meta(outShape);
+  const backend = getBackend();
+  const y = Tensor.empty(outShape);
+  backend.adaptiveAvgPool2d(x.data, g, y.data);
+  return record(op, y, [x], () => (dy) => {
+    const dx = Tensor.empty(x.shape);
+    backend.adaptiveAvgPool2dBackward(dy.data, g, dx.data);
+    return [dx];
+  });
+}
+
+/** Adaptive max pooling to outputSize, as torch.nn.functional.adaptive_max_pool2d. */
+export function adaptiveMaxPool2d(x: Tensor, outputSize: IntPair): Tensor {
+  const op = 'adaptive_max_pool2d';
+  const g = adaptiveGeometry(op, x, outputSize);
+  const outShape = [g.batch, g.channels, g.outHeight, g.outWidth];
+  if (anyMeta(x)) return Tensor.meta(outShape);
+  const backend = getBackend();
+  const y = Tensor.empty(outShape);
+  const argmax = new Int32Array(y.numel);
+  backend.adaptiveMaxPool2d(x.data, g, y.data, argmax);
+  return record(op, y, [x], () => (dy) => {
+    const dx = Tensor.empty(x.shape);
+    backend.maxPoolBackward(
+      dy.data,
+      argmax,
+      g.batch * g.channels,
+      g.outHeight * g.outWidth,
+      g.inHeight * g.inWidth,
+      dx.data,
+    );
+    return [dx];
+  });
+}

@@ -1,0 +1,35 @@
+import { record } from '../autograd/node.js';
+import { Tensor } from '../tensor/tensor.js';
+import { formatShape, normalizeDim, numel } from '../tensor/shape.js';
+import { expectFloat } from './check.js';
+
+/** Same data, new shape (one dimension may be -1 and is inferred). Shares storage with x. */
+export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+  expectFloat('reshape', 'input', x);
+  const target = [...shape];
+  const infer = target.indexOf(-1);
+  if (infer >= 0) {
+    if (target.indexOf(-1, infer + 1) >= 0)
+      throw new RangeError(`reshape: only one dimension can be -1 in ${formatShape(shape)}`);
+    const known = target.reduce((a, d, i) => (i === infer ? a : a * d), 1);
+    if (known === 0 || x.numel % known !== 0) {
+      throw new RangeError(`reshape: shape ${formatShape(shape)} is invalid for input of size ${x.numel}`);
+    }
+    target[infer] = x.numel / known;
+  }
+  if (numel(target) !== x.numel) {
+    throw new RangeError(`reshape: shape ${formatShape(shape)} is invalid for input of size ${x.numel}`);
+  }
+  if (x.isMeta) return Tensor.meta(target);
+  const y = new Tensor(x.data, target, 'float32');
+  return record('reshape', y, [x], () => (dy) => [new Tensor(dy.data, x.shape, 'float32')]);
+}
+
+/** Flattens dims startDim..endDim into one, as torch.flatten. */
+export function flatten(x: Tensor, startDim = 1, endDim = -1): Tensor {
+  const s = normalizeDim(startDim, Math.max(x.ndim, 1));
+  const e = normalizeDim(endDim, Math.max(x.ndim, 1));
+  if (s > e) throw new RangeError(`flatten: start_dim ${startDim} comes after end_dim ${endDim}`);
+  const merged = x.shape.slice(s, e + 1).reduce((a, b) => a * b, 1);
+  return reshape(x, [...x.shape.slice(0, s), merged, ...x.shape.slice(e + 1)]);
+}

@@ -1,0 +1,48 @@
+import type { Parameter } from '../nn/parameter.js';
+import type { Tensor } from '../tensor/tensor.js';
+
+/** A set of parameters sharing hyper-parameters (PyTorch's param_groups); `lr` is what schedulers change. */
+export interface ParamGroup<H> {
+  params: Parameter[];
+  lr: number;
+  hyper: H;
+}
+
+/** Base of optimizers: parameter groups, zeroGrad, and per-parameter state saved by name for resume. */
+export abstract class Optimizer<H> {
+  readonly paramGroups: ParamGroup<H>[];
+
+  protected constructor(params: Parameter[] | { params: Parameter[]; lr?: number }[], lr: number, hyper: H) {
+    if (!(lr >= 0)) throw new RangeError(`invalid learning rate: ${lr}`);
+    const groups =
+      params.length > 0 && 'params' in params[0]!
+        ? (params as { params: Parameter[]; lr?: number }[])
+        : [{ params: params as Parameter[] }];
+    this.paramGroups = groups.map((g) => ({ params: [...g.params], lr: g.lr ?? lr, hyper }));
+    const seen = new Set<Parameter>();
+    for (const g of this.paramGroups) {
+      for (const p of g.params) {
+        if (seen.has(p)) throw new Error('some parameters appear in more than one parameter group');
+        seen.add(p);
+      }
+    }
+    if (seen.size === 0) throw new Error('optimizer got an empty parameter list');
+  }
+
+  abstract step(): void;
+
+  /** Drops every gradient (set_to_none, PyTorch's default). */
+  zeroGrad(): void {
+    for (const g of this.paramGroups) for (const p of g.params) p.grad = null;
+  }
+
+  /** Per-parameter state tensors keyed `state.<index>.<name>` (index over all groups, in order). */
+  abstract stateTensors(): Map<string, Tensor>;
+
+  /** Restores what stateTensors() saved; throws naming a key whose shape does not fit. */
+  abstract loadStateTensors(state: ReadonlyMap<string, Tensor>): void;
+
+  protected allParams(): Parameter[] {
+    return this.paramGroups.flatMap((g) => g.params);
+  }
+}
