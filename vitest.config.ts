@@ -7,5 +7,7 @@ export default defineConfig({
     testTimeout: 900_000,
     hookTimeout: 900_000,
     reporters: ['default'],
+    // Memory tests call global.gc() to check that a training step releases its activations.
+    execArgv: ['--expose-gc'],
   },
 });

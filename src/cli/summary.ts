@@ -21,6 +21,9 @@ export function summaryCommand(): Command {
     )
     .action((opts: { arch: string; input: number[]; classes?: number; batchSize?: number }) => {
       getModelInfo(opts.arch);
+      if (opts.input.length !== 3) {
+        throw new Error(`--input must be C,H,W (three numbers), got ${opts.input.join(',')}`);
+      }
       // Meta parameters: shapes only, so even ResNeXt-101 is traced instantly.
       const model = onMetaDevice(() => createModel(opts.arch, { numClasses: opts.classes }));
       summary(model, opts.input, { batchSize: opts.batchSize });

@@ -21,6 +21,8 @@ export abstract class Optimizer<H> {
     this.paramGroups = groups.map((g) => ({ params: [...g.params], lr: g.lr ?? lr, hyper }));
     const seen = new Set<Parameter>();
     for (const g of this.paramGroups) {
+      if (new Set(g.params).size !== g.params.length)
+        throw new Error('a parameter group contains the same parameter twice');
       for (const p of g.params) {
         if (seen.has(p)) throw new Error('some parameters appear in more than one parameter group');
         seen.add(p);

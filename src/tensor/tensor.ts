@@ -113,6 +113,7 @@ export class Tensor<D extends DType = 'float32'> {
   // ---- creation ----
 
   static empty(shape: Shape): Tensor {
+    checkShape(shape);
     return new Tensor(new Float32Array(numel(shape)), shape, 'float32');
   }
 
@@ -121,6 +122,7 @@ export class Tensor<D extends DType = 'float32'> {
   }
 
   static full(shape: Shape, value: number): Tensor {
+    checkShape(shape);
     return new Tensor(new Float32Array(numel(shape)).fill(value), shape, 'float32');
   }
 
