@@ -1,6 +1,6 @@
 /** resnext: ResNeXt image classification in TypeScript, with PyTorch's semantics. */
 export * from './tensor/index.js';
-export { backward, noGrad, isGradEnabled, setGradEnabled } from './autograd/index.js';
+export { backward, noGrad, isGradEnabled, setGradEnabled, type GradNode } from './autograd/index.js';
 export * as F from './ops/index.js';
 export { getBackend, setBackend, tsBackend, type Backend } from './backend/index.js';
 export type * from './backend/backend.js';

@@ -28,7 +28,7 @@ export function backward(root: Tensor, gradient?: Tensor): void {
         `backward(): gradient shape ${formatShape(gradient.shape)} does not match output shape ${formatShape(root.shape)}`,
       );
     }
-    seed = gradient;
+    seed = gradient.toFormat(root.format);
   }
 
   if (root.gradFn === null) {
@@ -51,9 +51,10 @@ export function backward(root: Tensor, gradient?: Tensor): void {
       inputs.forEach((input, i) => {
         const g = grads[i];
         if (input === null || g === null || g === undefined) return;
-        if (!sameShape(g.shape, input.shape)) {
+        if (!sameShape(g.shape, input.shape) || g.format !== input.format) {
           throw new Error(
-            `internal: ${node.op} backward gave gradient ${formatShape(g.shape)} for input ${formatShape(input.shape)}`,
+            `internal: ${node.op} backward gave gradient ${formatShape(g.shape)} (${g.format}) ` +
+              `for input ${formatShape(input.shape)} (${input.format})`,
           );
         }
         if (input.gradFn === null) {
@@ -73,10 +74,10 @@ function accumulateLeaf(leaf: Tensor, g: Tensor): void {
 }
 
 function addGradients(a: Tensor, b: Tensor): Tensor {
-  const out = Tensor.empty(a.shape);
+  const out = Tensor.empty(a.shape, a.format);
   const o = out.data;
   const x = a.data;
-  const y = b.data;
+  const y = b.toFormat(a.format).data;
   for (let i = 0; i < o.length; i++) o[i] = x[i]! + y[i]!;
   return out;
 }

@@ -1,10 +1,13 @@
+import type { MemoryFormat } from '../tensor/format.js';
+
 /**
  * The kernel interface every backend implements. Kernels see flat float32 arrays and plain
  * geometry; they know nothing about tensors, autograd or models. Outputs are written into
  * caller-allocated arrays (fully overwritten unless a kernel says it accumulates).
  *
  * Layouts (row-major, contiguous):
- *   activations  NCHW  [batch, channels, height, width]
+ *   activations  `activationFormat`: NCHW [batch, channels, height, width] or NHWC [batch, height,
+ *                width, channels]; geometry is always given in logical (N, C, H, W) terms
  *   conv weight  [outChannels, inChannels / groups, kernelH, kernelW]
  *   linear       x [rows, inFeatures], weight [outFeatures, inFeatures] (PyTorch's layout)
  */
@@ -29,14 +32,18 @@ export interface Conv2dGeometry {
   readonly groups: number;
 }
 
-/** Windowed pooling over NCHW planes: outHeight x outWidth windows of kernel, stride, padding, dilation. */
-export interface Pool2dGeometry {
+/** Pooling planes: [batch, channels] planes of inHeight x inWidth pooled to outHeight x outWidth. */
+export interface PoolPlanes {
   readonly batch: number;
   readonly channels: number;
   readonly inHeight: number;
   readonly inWidth: number;
   readonly outHeight: number;
   readonly outWidth: number;
+}
+
+/** Windowed pooling: windows of kernel, stride, padding and dilation. */
+export interface Pool2dGeometry extends PoolPlanes {
   readonly kernelH: number;
   readonly kernelW: number;
   readonly strideH: number;
@@ -48,16 +55,9 @@ export interface Pool2dGeometry {
 }
 
 /** Adaptive pooling: output cell (i, j) covers rows floor(i*H/oh) .. ceil((i+1)*H/oh)-1, likewise columns. */
-export interface AdaptivePool2dGeometry {
-  readonly batch: number;
-  readonly channels: number;
-  readonly inHeight: number;
-  readonly inWidth: number;
-  readonly outHeight: number;
-  readonly outWidth: number;
-}
+export type AdaptivePool2dGeometry = PoolPlanes;
 
-/** Per-channel statistics over [batch, channels, spatial] (spatial = H*W). */
+/** Per-channel statistics over batch × spatial (spatial = H*W) values, in the activation format. */
 export interface ChannelGeometry {
   readonly batch: number;
   readonly channels: number;
@@ -66,6 +66,8 @@ export interface ChannelGeometry {
 
 export interface Backend {
   readonly name: string;
+  /** The physical order of 4-D activations that the conv, norm and pool kernels read and write. */
+  readonly activationFormat: MemoryFormat;
 
   // ---- convolution ----
   /** y[N,Cout,Ho,Wo] = conv(x[N,Cin,H,W], weight) + bias[Cout] (bias may be null). */
@@ -150,22 +152,15 @@ export interface Backend {
   add(a: Float32Array, b: Float32Array, y: Float32Array): void;
 
   // ---- pooling ----
-  /** Max over each window (padding never wins); argmax[i] is the flat index within the input plane. */
+  /** Max over each window (padding never wins); argmax[i] is the winner's flat index h*W+w within its input plane. */
   maxPool2d(x: Float32Array, g: Pool2dGeometry, y: Float32Array, argmax: Int32Array): void;
   /** Adaptive max; argmax as for maxPool2d. */
   adaptiveMaxPool2d(x: Float32Array, g: AdaptivePool2dGeometry, y: Float32Array, argmax: Int32Array): void;
   /**
-   * Scatter-add of dy[N,C,oh,ow] into dx[N,C,H,W] (zeroed first) at the per-plane argmax
-   * positions: the backward of both max pools.
+   * Scatter-add of dy (pooled shape) into dx (input shape, zeroed first) at the argmax positions:
+   * the backward of both max pools.
    */
-  maxPoolBackward(
-    dy: Float32Array,
-    argmax: Int32Array,
-    planes: number,
-    outPlane: number,
-    inPlane: number,
-    dx: Float32Array,
-  ): void;
+  maxPoolBackward(dy: Float32Array, argmax: Int32Array, g: PoolPlanes, dx: Float32Array): void;
   adaptiveAvgPool2d(x: Float32Array, g: AdaptivePool2dGeometry, y: Float32Array): void;
   adaptiveAvgPool2dBackward(dy: Float32Array, g: AdaptivePool2dGeometry, dx: Float32Array): void;
 

@@ -3,15 +3,16 @@ import { getBackend } from '../backend/index.js';
 import { Tensor } from '../tensor/tensor.js';
 import { normalizeDim } from '../tensor/shape.js';
 import { anyMeta, expectFloat } from './check.js';
+import { toFormat } from './format.js';
 
 export function relu(x: Tensor): Tensor {
   expectFloat('relu', 'input', x);
-  if (anyMeta(x)) return Tensor.meta(x.shape);
+  if (anyMeta(x)) return Tensor.meta(x.shape, 'float32', x.format);
   const backend = getBackend();
-  const y = Tensor.empty(x.shape);
+  const y = Tensor.empty(x.shape, x.format);
   backend.relu(x.data, y.data);
   return record('relu', y, [x], () => (dy) => {
-    const dx = Tensor.empty(x.shape);
+    const dx = Tensor.empty(x.shape, x.format);
     backend.reluBackward(dy.data, y.data, dx.data);
     return [dx];
   });
@@ -24,7 +25,8 @@ function splitAt(shape: readonly number[], dim: number): [number, number, number
   return [outer, shape[dim]!, inner];
 }
 
-export function softmax(x: Tensor, dim = -1): Tensor {
+export function softmax(input: Tensor, dim = -1): Tensor {
+  const x = toFormat(input, 'nchw');
   expectFloat('softmax', 'input', x);
   const d = normalizeDim(dim, x.ndim);
   if (anyMeta(x)) return Tensor.meta(x.shape);
@@ -39,7 +41,8 @@ export function softmax(x: Tensor, dim = -1): Tensor {
   });
 }
 
-export function logSoftmax(x: Tensor, dim = -1): Tensor {
+export function logSoftmax(input: Tensor, dim = -1): Tensor {
+  const x = toFormat(input, 'nchw');
   expectFloat('log_softmax', 'input', x);
   const d = normalizeDim(dim, x.ndim);
   if (anyMeta(x)) return Tensor.meta(x.shape);

@@ -3,6 +3,7 @@ import { getBackend, type Conv2dGeometry } from '../backend/index.js';
 import { Tensor } from '../tensor/tensor.js';
 import { formatShape } from '../tensor/shape.js';
 import { anyMeta, expectFloat, expectRank, pair, type IntPair } from './check.js';
+import { toFormat } from './format.js';
 
 export interface Conv2dOptions {
   stride?: IntPair;
@@ -28,12 +29,14 @@ export function convOutputSize(
  * x [N, Cin, H, W], weight [Cout, Cin/groups, kh, kw], bias [Cout] → [N, Cout, Ho, Wo].
  */
 export function conv2d(
-  x: Tensor,
+  input: Tensor,
   weight: Tensor,
   bias: Tensor | null = null,
   options: Conv2dOptions = {},
 ): Tensor {
   const op = 'conv2d';
+  const backend = getBackend();
+  const x = toFormat(input, backend.activationFormat);
   expectFloat(op, 'input', x);
   expectFloat(op, 'weight', weight);
   expectRank(op, 'input', x, 4, '[N, C, H, W]');
@@ -70,7 +73,7 @@ export function conv2d(
     );
   }
   const outShape = [N, Cout, Ho, Wo];
-  if (anyMeta(x, weight, bias)) return Tensor.meta(outShape);
+  if (anyMeta(x, weight, bias)) return Tensor.meta(outShape, 'float32', x.format);
 
   const g: Conv2dGeometry = {
     batch: N,
@@ -90,11 +93,10 @@ export function conv2d(
     dilationW,
     groups,
   };
-  const backend = getBackend();
-  const y = Tensor.empty(outShape);
+  const y = Tensor.empty(outShape, x.format);
   backend.conv2d(x.data, weight.data, bias ? bias.data : null, g, y.data);
   return record(op, y, [x, weight, bias], () => (dy) => {
-    const dx = x.requiresGrad ? Tensor.empty(x.shape) : null;
+    const dx = x.requiresGrad ? Tensor.empty(x.shape, x.format) : null;
     if (dx) backend.conv2dBackwardInput(dy.data, weight.data, g, dx.data);
     let dw: Tensor | null = null;
     let db: Tensor | null = null;

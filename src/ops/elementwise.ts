@@ -3,16 +3,18 @@ import { getBackend } from '../backend/index.js';
 import { Tensor } from '../tensor/tensor.js';
 import { formatShape, sameShape } from '../tensor/shape.js';
 import { anyMeta, expectFloat } from './check.js';
+import { toFormat } from './format.js';
 
 /** a + b for tensors of the same shape (the residual connection). */
-export function add(a: Tensor, b: Tensor): Tensor {
+export function add(a: Tensor, other: Tensor): Tensor {
+  const b = toFormat(other, a.format);
   expectFloat('add', 'a', a);
   expectFloat('add', 'b', b);
   if (!sameShape(a.shape, b.shape)) {
     throw new RangeError(`add: shapes ${formatShape(a.shape)} and ${formatShape(b.shape)} differ`);
   }
-  if (anyMeta(a, b)) return Tensor.meta(a.shape);
-  const y = Tensor.empty(a.shape);
+  if (anyMeta(a, b)) return Tensor.meta(a.shape, 'float32', a.format);
+  const y = Tensor.empty(a.shape, a.format);
   getBackend().add(a.data, b.data, y.data);
   return record('add', y, [a, b], () => (dy) => [dy, dy]);
 }
@@ -23,7 +25,9 @@ export function sum(x: Tensor): Tensor {
   if (anyMeta(x)) return Tensor.meta([]);
   let s = 0;
   for (const v of x.data) s += v;
-  return record('sum', Tensor.scalar(s), [x], () => (dy) => [Tensor.full(x.shape, dy.data[0]!)]);
+  return record('sum', Tensor.scalar(s), [x], () => (dy) => [
+    Tensor.full(x.shape, dy.data[0]!).toFormat(x.format),
+  ]);
 }
 
 /** Mean of all elements, as a 0-d tensor. */
@@ -33,19 +37,21 @@ export function mean(x: Tensor): Tensor {
   const n = x.numel;
   let s = 0;
   for (const v of x.data) s += v;
-  return record('mean', Tensor.scalar(s / n), [x], () => (dy) => [Tensor.full(x.shape, dy.data[0]! / n)]);
+  return record('mean', Tensor.scalar(s / n), [x], () => (dy) => [
+    Tensor.full(x.shape, dy.data[0]! / n).toFormat(x.format),
+  ]);
 }
 
 /** x * factor for a number factor. */
 export function scale(x: Tensor, factor: number): Tensor {
   expectFloat('scale', 'input', x);
-  if (anyMeta(x)) return Tensor.meta(x.shape);
-  const y = Tensor.empty(x.shape);
+  if (anyMeta(x)) return Tensor.meta(x.shape, 'float32', x.format);
+  const y = Tensor.empty(x.shape, x.format);
   const xd = x.data;
   const yd = y.data;
   for (let i = 0; i < xd.length; i++) yd[i] = xd[i]! * factor;
   return record('scale', y, [x], () => (dy) => {
-    const dx = Tensor.empty(x.shape);
+    const dx = Tensor.empty(x.shape, x.format);
     for (let i = 0; i < dx.data.length; i++) dx.data[i] = dy.data[i]! * factor;
     return [dx];
   });

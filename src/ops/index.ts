@@ -7,4 +7,5 @@ export { maxPool2d, adaptiveAvgPool2d, adaptiveMaxPool2d, type MaxPool2dOptions 
 export { linear } from './linear.js';
 export { crossEntropy, type CrossEntropyOptions } from './loss.js';
 export { reshape, flatten } from './shape.js';
+export { toFormat } from './format.js';
 export type { IntPair } from './check.js';

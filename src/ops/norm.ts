@@ -3,6 +3,7 @@ import { getBackend, type ChannelGeometry } from '../backend/index.js';
 import { Tensor } from '../tensor/tensor.js';
 import { formatShape } from '../tensor/shape.js';
 import { anyMeta, expectFloat } from './check.js';
+import { toFormat } from './format.js';
 
 export interface BatchNormOptions {
   runningMean: Tensor | null;
@@ -21,8 +22,11 @@ export interface BatchNormOptions {
  * Training: normalises with the biased batch variance; updates runningMean and runningVar (with the
  * unbiased variance) in place: running = (1 - momentum) * running + momentum * batch.
  */
-export function batchNorm(x: Tensor, options: BatchNormOptions): Tensor {
+export function batchNorm(input: Tensor, options: BatchNormOptions): Tensor {
   const op = 'batch_norm';
+  const backend = getBackend();
+  // Kernels see 4-D activations in the backend's format, anything else as contiguous.
+  const x = toFormat(input, input.ndim === 4 ? backend.activationFormat : 'nchw');
   expectFloat(op, 'input', x);
   if (x.ndim < 2) throw new RangeError(`${op}: input must be [N, C, ...], got shape ${formatShape(x.shape)}`);
   const { runningMean, runningVar, training, momentum = 0.1, eps = 1e-5 } = options;
@@ -51,11 +55,9 @@ export function batchNorm(x: Tensor, options: BatchNormOptions): Tensor {
       `${op}: expected more than 1 value per channel when training, got input size ${formatShape(x.shape)}`,
     );
   }
-  if (anyMeta(x, weight, bias)) return Tensor.meta(x.shape);
-
-  const backend = getBackend();
+  if (anyMeta(x, weight, bias)) return Tensor.meta(x.shape, 'float32', x.format);
   const g: ChannelGeometry = { batch: N, channels: C, spatial };
-  const y = Tensor.empty(x.shape);
+  const y = Tensor.empty(x.shape, x.format);
   const gamma = weight ? weight.data : null;
   const beta = bias ? bias.data : null;
 
@@ -74,7 +76,7 @@ export function batchNorm(x: Tensor, options: BatchNormOptions): Tensor {
       }
     }
     return record(op, y, [x, weight, bias], () => (dy) => {
-      const dx = Tensor.empty(x.shape);
+      const dx = Tensor.empty(x.shape, x.format);
       const dGamma = weight ? Tensor.empty(weight.shape) : null;
       const dBeta = bias ? Tensor.empty(bias.shape) : null;
       backend.batchNormBackward(
@@ -100,7 +102,7 @@ export function batchNorm(x: Tensor, options: BatchNormOptions): Tensor {
   const meanCopy = rm.slice();
   const invStd = Float32Array.from(rv, (v) => 1 / Math.sqrt(v + eps));
   return record(op, y, [x, weight, bias], () => (dy) => {
-    const dx = Tensor.empty(x.shape);
+    const dx = Tensor.empty(x.shape, x.format);
     const dGamma = weight ? Tensor.empty(weight.shape) : null;
     const dBeta = bias ? Tensor.empty(bias.shape) : null;
     backend.batchNormEvalBackward(

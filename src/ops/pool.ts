@@ -3,6 +3,7 @@ import { getBackend, type AdaptivePool2dGeometry, type Pool2dGeometry } from '..
 import { Tensor } from '../tensor/tensor.js';
 import { formatShape } from '../tensor/shape.js';
 import { anyMeta, expectFloat, expectRank, pair, type IntPair } from './check.js';
+import { toFormat } from './format.js';
 
 export interface MaxPool2dOptions {
   /** Defaults to kernelSize, as in PyTorch. */
@@ -21,8 +22,10 @@ function poolOutputSize(size: number, k: number, s: number, p: number, d: number
 }
 
 /** Max pooling over [N, C, H, W], as torch.nn.functional.max_pool2d. */
-export function maxPool2d(x: Tensor, kernelSize: IntPair, options: MaxPool2dOptions = {}): Tensor {
+export function maxPool2d(input: Tensor, kernelSize: IntPair, options: MaxPool2dOptions = {}): Tensor {
   const op = 'max_pool2d';
+  const backend = getBackend();
+  const x = toFormat(input, backend.activationFormat);
   expectFloat(op, 'input', x);
   expectRank(op, 'input', x, 4, '[N, C, H, W]');
   const [kh, kw] = pair(op, 'kernel_size', kernelSize, 1);
@@ -42,7 +45,7 @@ export function maxPool2d(x: Tensor, kernelSize: IntPair, options: MaxPool2dOpti
     );
   }
   const outShape = [N, C, Ho, Wo];
-  if (anyMeta(x)) return Tensor.meta(outShape);
+  if (anyMeta(x)) return Tensor.meta(outShape, 'float32', x.format);
   const g: Pool2dGeometry = {
     batch: N,
     channels: C,
@@ -59,13 +62,12 @@ export function maxPool2d(x: Tensor, kernelSize: IntPair, options: MaxPool2dOpti
     dilationH: dh,
     dilationW: dw,
   };
-  const backend = getBackend();
-  const y = Tensor.empty(outShape);
+  const y = Tensor.empty(outShape, x.format);
   const argmax = new Int32Array(y.numel);
   backend.maxPool2d(x.data, g, y.data, argmax);
   return record(op, y, [x], () => (dy) => {
-    const dx = Tensor.empty(x.shape);
-    backend.maxPoolBackward(dy.data, argmax, N * C, Ho * Wo, H * W, dx.data);
+    const dx = Tensor.empty(x.shape, x.format);
+    backend.maxPoolBackward(dy.data, argmax, g, dx.data);
     return [dx];
   });
 }
@@ -80,41 +82,36 @@ function adaptiveGeometry(op: string, x: Tensor, outputSize: IntPair): AdaptiveP
 }
 
 /** Adaptive average pooling to outputSize, as torch.nn.functional.adaptive_avg_pool2d. */
-export function adaptiveAvgPool2d(x: Tensor, outputSize: IntPair): Tensor {
+export function adaptiveAvgPool2d(input: Tensor, outputSize: IntPair): Tensor {
   const op = 'adaptive_avg_pool2d';
+  const backend = getBackend();
+  const x = input.ndim === 4 ? toFormat(input, backend.activationFormat) : input;
   const g = adaptiveGeometry(op, x, outputSize);
   const outShape = [g.batch, g.channels, g.outHeight, g.outWidth];
-  if (anyMeta(x)) return Tensor.meta(outShape);
-  const backend = getBackend();
-  const y = Tensor.empty(outShape);
+  if (anyMeta(x)) return Tensor.meta(outShape, 'float32', x.format);
+  const y = Tensor.empty(outShape, x.format);
   backend.adaptiveAvgPool2d(x.data, g, y.data);
   return record(op, y, [x], () => (dy) => {
-    const dx = Tensor.empty(x.shape);
+    const dx = Tensor.empty(x.shape, x.format);
     backend.adaptiveAvgPool2dBackward(dy.data, g, dx.data);
     return [dx];
   });
 }
 
 /** Adaptive max pooling to outputSize, as torch.nn.functional.adaptive_max_pool2d. */
-export function adaptiveMaxPool2d(x: Tensor, outputSize: IntPair): Tensor {
+export function adaptiveMaxPool2d(input: Tensor, outputSize: IntPair): Tensor {
   const op = 'adaptive_max_pool2d';
+  const backend = getBackend();
+  const x = input.ndim === 4 ? toFormat(input, backend.activationFormat) : input;
   const g = adaptiveGeometry(op, x, outputSize);
   const outShape = [g.batch, g.channels, g.outHeight, g.outWidth];
-  if (anyMeta(x)) return Tensor.meta(outShape);
-  const backend = getBackend();
-  const y = Tensor.empty(outShape);
+  if (anyMeta(x)) return Tensor.meta(outShape, 'float32', x.format);
+  const y = Tensor.empty(outShape, x.format);
   const argmax = new Int32Array(y.numel);
   backend.adaptiveMaxPool2d(x.data, g, y.data, argmax);
   return record(op, y, [x], () => (dy) => {
-    const dx = Tensor.empty(x.shape);
-    backend.maxPoolBackward(
-      dy.data,
-      argmax,
-      g.batch * g.channels,
-      g.outHeight * g.outWidth,
-      g.inHeight * g.inWidth,
-      dx.data,
-    );
+    const dx = Tensor.empty(x.shape, x.format);
+    backend.maxPoolBackward(dy.data, argmax, g, dx.data);
     return [dx];
   });
 }

@@ -2,9 +2,12 @@ import { record } from '../autograd/node.js';
 import { Tensor } from '../tensor/tensor.js';
 import { formatShape, normalizeDim, numel } from '../tensor/shape.js';
 import { expectFloat } from './check.js';
+import { toFormat } from './format.js';
 
 /** Same data, new shape (one dimension may be -1 and is inferred). Shares storage with x. */
-export function reshape(x: Tensor, shape: readonly number[]): Tensor {
+export function reshape(input: Tensor, shape: readonly number[]): Tensor {
+  // Reshaping is defined on the contiguous order (a relabel, not a copy, when the formats agree).
+  const x = toFormat(input, 'nchw');
   expectFloat('reshape', 'input', x);
   const target = [...shape];
   const infer = target.indexOf(-1);

@@ -2,6 +2,15 @@ import type { GradNode } from '../autograd/node.js';
 import { allocate, type DType, type StorageOf } from './dtype.js';
 import { defaultGenerator, type Generator } from './rng.js';
 import { checkShape, formatShape, numel, type Shape } from './shape.js';
+import { formatsAgree, nchwToNhwc, nhwcToNchw, type MemoryFormat } from './format.js';
+import { allocateFloat32 } from './storage.js';
+
+export interface TensorOptions {
+  /** Shape only, no data (see `meta`). */
+  isMeta?: boolean;
+  /** Physical order of a 4-D tensor's data; the shape is always logical [N, C, H, W]. */
+  format?: MemoryFormat;
+}
 
 /**
  * A dense, contiguous, row-major tensor. Float32 for values, int64 for labels and counters.
@@ -10,18 +19,28 @@ import { checkShape, formatShape, numel, type Shape } from './shape.js';
  *
  * A "meta" tensor has a shape but no data: ops propagate shapes through it without computing,
  * which lets summary() trace a full-size model instantly.
+ *
+ * A 4-D tensor's data is in `format` order: 'nchw' (contiguous) or 'nhwc' (channels last, what the
+ * native kernels use). `shape` is logical [N, C, H, W] either way; toArray() and toFormat('nchw')
+ * give the contiguous order, `data` is the physical one.
  */
 export class Tensor<D extends DType = 'float32'> {
   readonly shape: Shape;
   readonly dtype: D;
   readonly data: StorageOf<D>;
   readonly isMeta: boolean;
+  readonly format: MemoryFormat;
   requiresGrad = false;
   grad: Tensor | null = null;
   gradFn: GradNode | null = null;
 
-  constructor(data: StorageOf<D>, shape: Shape, dtype: D, isMeta = false) {
+  constructor(data: StorageOf<D>, shape: Shape, dtype: D, options: TensorOptions = {}) {
+    const isMeta = options.isMeta ?? false;
+    const format = options.format ?? 'nchw';
     checkShape(shape);
+    if (format === 'nhwc' && shape.length !== 4) {
+      throw new RangeError(`the nhwc format needs a 4-D tensor, got shape ${formatShape(shape)}`);
+    }
     const n = numel(shape);
     if (!isMeta && data.length !== n) {
       throw new RangeError(
@@ -32,6 +51,7 @@ export class Tensor<D extends DType = 'float32'> {
     this.shape = Object.freeze([...shape]);
     this.dtype = dtype;
     this.isMeta = isMeta;
+    this.format = format;
   }
 
   get ndim(): number {
@@ -62,21 +82,42 @@ export class Tensor<D extends DType = 'float32'> {
     return Number(this.data[0]);
   }
 
-  /** The values as a flat array of numbers. */
+  /** The values as a flat array of numbers, in contiguous (nchw) order. */
   toArray(): number[] {
     if (this.isMeta) throw new Error('toArray() on a meta tensor: it has a shape but no data');
-    return Array.from(this.data as ArrayLike<number | bigint>, Number);
+    const t = this.format === 'nchw' ? this : this.toFormat('nchw');
+    return Array.from(t.data as ArrayLike<number | bigint>, Number);
   }
 
   /** A new tensor with its own copy of the data, outside any autograd graph. */
   clone(): Tensor<D> {
     if (this.isMeta) return Tensor.meta(this.shape, this.dtype);
-    return new Tensor(this.data.slice() as StorageOf<D>, this.shape, this.dtype);
+    return new Tensor(this.data.slice() as StorageOf<D>, this.shape, this.dtype, { format: this.format });
   }
 
   /** The same data, cut from the autograd graph. */
   detach(): Tensor<D> {
-    return new Tensor(this.data, this.shape, this.dtype, this.isMeta);
+    return new Tensor(this.data, this.shape, this.dtype, { isMeta: this.isMeta, format: this.format });
+  }
+
+  /**
+   * This tensor's values in another memory format (this tensor itself when already there), outside
+   * any autograd graph; see F.toFormat for the differentiable version. Shapes whose element order
+   * is the same in both formats are relabelled without a copy.
+   */
+  toFormat(format: MemoryFormat): Tensor<D> {
+    if (format === this.format) return this;
+    if (this.ndim !== 4)
+      throw new RangeError(`memory formats apply to 4-D tensors, got shape ${formatShape(this.shape)}`);
+    if (this.isMeta || formatsAgree(this.shape) || this.dtype !== 'float32') {
+      if (this.dtype !== 'float32' && !formatsAgree(this.shape))
+        throw new TypeError('only float32 tensors change memory format');
+      return new Tensor(this.data, this.shape, this.dtype, { isMeta: this.isMeta, format });
+    }
+    const [N, C, H, W] = this.shape as [number, number, number, number];
+    const out = allocateFloat32(this.numel);
+    (format === 'nhwc' ? nchwToNhwc : nhwcToNchw)(this.data as Float32Array, N, C, H, W, out);
+    return new Tensor(out as StorageOf<D>, this.shape, this.dtype, { format });
   }
 
   /** Marks a leaf tensor as one whose gradient backward() should compute. */
@@ -87,13 +128,14 @@ export class Tensor<D extends DType = 'float32'> {
     return this;
   }
 
-  /** Copies values from another tensor of the same shape into this one, in place. */
-  copy_(source: Tensor<DType>): this {
-    if (source.numel !== this.numel || source.shape.length !== this.shape.length) {
+  /** Copies values from another tensor of the same shape into this one, in place (converting format and dtype). */
+  copy_(input: Tensor<DType>): this {
+    if (input.numel !== this.numel || input.shape.length !== this.shape.length) {
       throw new RangeError(
-        `copy_: shape ${formatShape(source.shape)} does not match ${formatShape(this.shape)}`,
+        `copy_: shape ${formatShape(input.shape)} does not match ${formatShape(this.shape)}`,
       );
     }
+    const source = input.format === this.format ? input : input.toFormat(this.format);
     if (this.dtype === 'float32') {
       const dst = this.data as Float32Array;
       if (source.dtype === 'float32') dst.set(source.data as Float32Array);
@@ -107,23 +149,26 @@ export class Tensor<D extends DType = 'float32'> {
   }
 
   toString(): string {
-    return `Tensor(shape=${formatShape(this.shape)}, dtype=${this.dtype}${this.isMeta ? ', meta' : ''})`;
+    const extra = `${this.isMeta ? ', meta' : ''}${this.format === 'nhwc' ? ', nhwc' : ''}`;
+    return `Tensor(shape=${formatShape(this.shape)}, dtype=${this.dtype}${extra})`;
   }
 
   // ---- creation ----
 
-  static empty(shape: Shape): Tensor {
+  /** A float32 tensor whose values are unspecified (kernels overwrite them). */
+  static empty(shape: Shape, format: MemoryFormat = 'nchw'): Tensor {
     checkShape(shape);
-    return new Tensor(new Float32Array(numel(shape)), shape, 'float32');
+    return new Tensor(allocateFloat32(numel(shape)), shape, 'float32', { format });
   }
 
   static zeros(shape: Shape): Tensor {
-    return Tensor.empty(shape);
+    return Tensor.full(shape, 0);
   }
 
   static full(shape: Shape, value: number): Tensor {
-    checkShape(shape);
-    return new Tensor(new Float32Array(numel(shape)).fill(value), shape, 'float32');
+    const t = Tensor.empty(shape);
+    t.data.fill(value);
+    return t;
   }
 
   static ones(shape: Shape): Tensor {
@@ -153,8 +198,12 @@ export class Tensor<D extends DType = 'float32'> {
     return new Tensor(allocate('int64', numel(shape)), shape, 'int64');
   }
 
-  static meta<D extends DType = 'float32'>(shape: Shape, dtype: D = 'float32' as D): Tensor<D> {
-    return new Tensor(allocate(dtype, 0), shape, dtype, true);
+  static meta<D extends DType = 'float32'>(
+    shape: Shape,
+    dtype: D = 'float32' as D,
+    format: MemoryFormat = 'nchw',
+  ): Tensor<D> {
+    return new Tensor(allocate(dtype, 0), shape, dtype, { isMeta: true, format });
   }
 
   /** Samples from N(mean, std²). */

@@ -3,11 +3,13 @@ import { backward, F, noGrad, SGD, Tensor, type DType, type ResNet } from '../..
 import { expectClose } from '../helpers/assert.js';
 import { loadFixture } from '../helpers/fixtures.js';
 import { tinyConfig, tinyModel } from '../helpers/tiny.js';
+import { testBackends, useBackend } from '../helpers/backends.js';
 
 const STATE_RTOL = 1e-4;
 const GRAD_RTOL = 1e-3;
 
-describe('tiny ResNeXt parity with PyTorch', () => {
+describe.each(testBackends())('tiny ResNeXt parity with PyTorch [$name backend]', (backend) => {
+  useBackend(backend);
   let init: Map<string, Tensor<DType>>;
   let x: Tensor;
   let y: Tensor<'int64'>;

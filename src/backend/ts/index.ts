@@ -15,6 +15,7 @@ import { logSoftmax, softmax, softmaxBackward } from './softmax.js';
 /** The TypeScript reference kernels: the oracle for every other backend, and the fallback. */
 export const tsBackend: Backend = {
   name: 'ts',
+  activationFormat: 'nchw',
   conv2d,
   conv2dBackwardInput,
   conv2dBackwardWeight,

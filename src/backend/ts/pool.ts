@@ -1,5 +1,5 @@
 /** Reference pooling over NCHW planes. argmax holds the flat index of the winner within its input plane. */
-import type { AdaptivePool2dGeometry, Pool2dGeometry } from '../backend.js';
+import type { AdaptivePool2dGeometry, Pool2dGeometry, PoolPlanes } from '../backend.js';
 
 export function maxPool2d(x: Float32Array, g: Pool2dGeometry, y: Float32Array, argmax: Int32Array): void {
   const { inHeight: H, inWidth: W, outHeight: Ho, outWidth: Wo } = g;
@@ -76,14 +76,10 @@ export function adaptiveMaxPool2d(
   }
 }
 
-export function maxPoolBackward(
-  dy: Float32Array,
-  argmax: Int32Array,
-  planes: number,
-  outPlane: number,
-  inPlane: number,
-  dx: Float32Array,
-): void {
+export function maxPoolBackward(dy: Float32Array, argmax: Int32Array, g: PoolPlanes, dx: Float32Array): void {
+  const planes = g.batch * g.channels;
+  const outPlane = g.outHeight * g.outWidth;
+  const inPlane = g.inHeight * g.inWidth;
   dx.fill(0);
   for (let pl = 0; pl < planes; pl++) {
     const yo = pl * outPlane;
