@@ -1,4 +1,5 @@
 import { Tensor } from '../tensor/tensor.js';
+import type { Storage } from '../tensor/storage.js';
 import { formatShape, sameShape } from '../tensor/shape.js';
 import type { GradNode } from './node.js';
 import { noGrad } from './grad-mode.js';
@@ -6,9 +7,12 @@ import { noGrad } from './grad-mode.js';
 /**
  * Reverse-mode differentiation from `root`, like torch.Tensor.backward():
  * gradients accumulate into `.grad` of leaf tensors that require grad.
- * Each node's saved state is released right after it runs, so the activations of the
- * step are unreachable once backward() returns (calling it twice on one graph is an error).
- * Gradient arrays are never modified in place, so one may be shared between several inputs.
+ *
+ * Memory: each node's closure and saved activations are dropped right after it runs (calling
+ * backward() twice on one graph is an error), and storage is recycled as soon as it is dead:
+ * an activation once every node that saved it has run, a gradient once the node it flowed into has
+ * consumed it. Gradients are never modified in place, so one may be shared between several inputs;
+ * reference counts on their storage decide when the last holder is done.
  */
 export function backward(root: Tensor, gradient?: Tensor): void {
   if (!root.requiresGrad) {
@@ -29,7 +33,10 @@ export function backward(root: Tensor, gradient?: Tensor): void {
       );
     }
     seed = gradient.toFormat(root.format);
+    seed.storage.pinned = true;
   }
+  // The caller holds the root: it stays valid whatever saved it.
+  root.storage.pinned = true;
 
   if (root.gradFn === null) {
     accumulateLeaf(root, seed);
@@ -38,16 +45,24 @@ export function backward(root: Tensor, gradient?: Tensor): void {
 
   const order = topologicalOrder(root.gradFn);
   const pending = new Map<GradNode, Tensor>([[root.gradFn, seed]]);
+  const refs = new GradientRefs();
+  refs.add(seed.storage);
   noGrad(() => {
     for (const node of order) {
       const gradOut = pending.get(node);
       pending.delete(node);
       const inputs = node.inputs;
       const fn = node.backward;
+      const saved = node.saved;
       node.inputs = [];
       node.backward = null;
-      if (gradOut === undefined || fn === null) continue;
+      node.saved = [];
+      if (gradOut === undefined || fn === null) {
+        releaseSaved(saved);
+        continue;
+      }
       const grads = fn(gradOut);
+      releaseSaved(saved);
       inputs.forEach((input, i) => {
         const g = grads[i];
         if (input === null || g === null || g === undefined) return;
@@ -59,22 +74,64 @@ export function backward(root: Tensor, gradient?: Tensor): void {
         }
         if (input.gradFn === null) {
           accumulateLeaf(input, g);
+          return;
+        }
+        const prev = pending.get(input.gradFn);
+        if (prev === undefined) {
+          pending.set(input.gradFn, g);
+          refs.add(g.storage);
         } else {
-          const prev = pending.get(input.gradFn);
-          pending.set(input.gradFn, prev === undefined ? g : addGradients(prev, g));
+          const sum = addGradients(prev, g);
+          pending.set(input.gradFn, sum);
+          refs.add(sum.storage);
+          refs.drop(prev.storage);
         }
       });
+      refs.drop(gradOut.storage);
+      for (const g of grads) if (g) refs.releaseIfUnused(g.storage);
     }
   });
 }
 
+/** Counts the pending-gradient slots that hold each storage; storage no slot holds is released. */
+class GradientRefs {
+  private readonly counts = new Map<Storage, number>();
+
+  add(s: Storage): void {
+    this.counts.set(s, (this.counts.get(s) ?? 0) + 1);
+  }
+
+  drop(s: Storage): void {
+    const n = (this.counts.get(s) ?? 1) - 1;
+    if (n > 0) {
+      this.counts.set(s, n);
+      return;
+    }
+    this.counts.delete(s);
+    s.release();
+  }
+
+  releaseIfUnused(s: Storage): void {
+    if (!this.counts.has(s)) s.release();
+  }
+}
+
+function releaseSaved(saved: readonly Storage[]): void {
+  for (const s of saved) {
+    s.savedBy--;
+    if (s.savedBy === 0) s.release();
+  }
+}
+
 function accumulateLeaf(leaf: Tensor, g: Tensor): void {
   if (!leaf.requiresGrad) return;
-  leaf.grad = leaf.grad === null ? g : addGradients(leaf.grad, g);
+  const grad = leaf.grad === null ? g : addGradients(leaf.grad, g);
+  grad.storage.pinned = true;
+  leaf.grad = grad;
 }
 
 function addGradients(a: Tensor, b: Tensor): Tensor {
-  const out = Tensor.empty(a.shape, a.format);
+  const out = Tensor.output(a.shape, a.format);
   const o = out.data;
   const x = a.data;
   const y = b.toFormat(a.format).data;

@@ -16,7 +16,7 @@ import {
   Sequential,
 } from '../nn/layers/basic.js';
 import { constant_, kaimingNormal_ } from '../nn/init.js';
-import { add } from '../ops/elementwise.js';
+import { add_ } from '../ops/elementwise.js';
 import { flatten } from '../ops/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { formatShape } from '../tensor/shape.js';
@@ -59,7 +59,7 @@ export class Bottleneck extends Module {
   readonly bn2: BatchNorm2d;
   readonly conv3: Conv2d;
   readonly bn3: BatchNorm2d;
-  /** One ReLU module used three times, as torchvision's (torchsummary lists it thrice). */
+  /** One in-place ReLU module used three times, as torchvision's (torchsummary lists it thrice). */
   readonly relu: ReLU;
   readonly downsample: Sequential | null;
 
@@ -90,7 +90,7 @@ export class Bottleneck extends Module {
     this.bn2 = this.registerModule('bn2', new BatchNorm2d(width));
     this.conv3 = this.registerModule('conv3', new Conv2d(width, outplanes, 1, { bias: false }));
     this.bn3 = this.registerModule('bn3', new BatchNorm2d(outplanes));
-    this.relu = this.registerModule('relu', new ReLU());
+    this.relu = this.registerModule('relu', new ReLU(true));
     this.downsample = options.downsample ? this.registerModule('downsample', options.downsample) : null;
   }
 
@@ -99,7 +99,8 @@ export class Bottleneck extends Module {
     out = this.relu.forward(this.bn2.forward(this.conv2.forward(out)));
     out = this.bn3.forward(this.conv3.forward(out));
     const identity = this.downsample ? this.downsample.forward(x) : x;
-    return this.relu.forward(add(out, identity));
+    // In place, as torchvision's `out += identity`: bn3's output is saved by nobody.
+    return this.relu.forward(add_(out, identity));
   }
 }
 
@@ -156,7 +157,7 @@ export class ResNet extends Module {
       new Conv2d(inChannels, stemWidth, 7, { stride: 2, padding: 3, bias: config.stemBias ?? false }),
     );
     this.bn1 = this.registerModule('bn1', new BatchNorm2d(stemWidth));
-    this.relu = this.registerModule('relu', new ReLU());
+    this.relu = this.registerModule('relu', new ReLU(true));
     this.maxpool = this.registerModule('maxpool', new MaxPool2d(3, { stride: 2, padding: 1 }));
 
     let inplanes = stemWidth;

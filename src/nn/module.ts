@@ -160,9 +160,15 @@ export abstract class Module {
     return this.train(false);
   }
 
-  /** Drops every parameter's gradient (PyTorch's zero_grad(set_to_none=True)). */
+  /**
+   * Drops every parameter's gradient (PyTorch's zero_grad(set_to_none=True)); the buffers go back to
+   * the pool, so clone() a gradient first to keep it.
+   */
   zeroGrad(): void {
-    for (const p of this.parameters()) p.grad = null;
+    for (const p of this.parameters()) {
+      p.grad?.storage.recycle();
+      p.grad = null;
+    }
   }
 
   /** Sets requiresGrad on all parameters (false freezes them). */

@@ -4,7 +4,7 @@ import type { Shape } from '../tensor/shape.js';
 /** A trainable tensor owned by a Module: a float32 leaf that requires grad (unless frozen). */
 export class Parameter extends Tensor {
   constructor(tensor: Tensor, requiresGrad = true) {
-    super(tensor.data, tensor.shape, 'float32', { isMeta: tensor.isMeta, format: tensor.format });
+    super(tensor.storage, tensor.shape, 'float32', { isMeta: tensor.isMeta, format: tensor.format });
     this.requiresGrad = requiresGrad;
   }
 }

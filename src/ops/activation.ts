@@ -2,20 +2,26 @@ import { record } from '../autograd/node.js';
 import { getBackend } from '../backend/index.js';
 import { Tensor } from '../tensor/tensor.js';
 import { normalizeDim } from '../tensor/shape.js';
-import { anyMeta, expectFloat } from './check.js';
+import { anyMeta, checkInPlace, expectFloat } from './check.js';
 import { toFormat } from './format.js';
 
 export function relu(x: Tensor): Tensor {
   expectFloat('relu', 'input', x);
   if (anyMeta(x)) return Tensor.meta(x.shape, 'float32', x.format);
   const backend = getBackend();
-  const y = Tensor.empty(x.shape, x.format);
+  const y = Tensor.output(x.shape, x.format);
   backend.relu(x.data, y.data);
-  return record('relu', y, [x], () => (dy) => {
-    const dx = Tensor.empty(x.shape, x.format);
-    backend.reluBackward(dy.data, y.data, dx.data);
-    return [dx];
-  });
+  return record(
+    'relu',
+    y,
+    [x],
+    () => (dy) => {
+      const dx = Tensor.output(x.shape, x.format);
+      backend.reluBackward(dy.data, y.data, dx.data);
+      return [dx];
+    },
+    [y],
+  );
 }
 
 /** [outer, dim, inner] view of a shape around one axis. */
@@ -32,13 +38,19 @@ export function softmax(input: Tensor, dim = -1): Tensor {
   if (anyMeta(x)) return Tensor.meta(x.shape);
   const [outer, size, inner] = splitAt(x.shape, d);
   const backend = getBackend();
-  const y = Tensor.empty(x.shape);
+  const y = Tensor.output(x.shape);
   backend.softmax(x.data, outer, size, inner, y.data);
-  return record('softmax', y, [x], () => (dy) => {
-    const dx = Tensor.empty(x.shape);
-    backend.softmaxBackward(dy.data, y.data, outer, size, inner, dx.data);
-    return [dx];
-  });
+  return record(
+    'softmax',
+    y,
+    [x],
+    () => (dy) => {
+      const dx = Tensor.output(x.shape);
+      backend.softmaxBackward(dy.data, y.data, outer, size, inner, dx.data);
+      return [dx];
+    },
+    [y],
+  );
 }
 
 export function logSoftmax(input: Tensor, dim = -1): Tensor {
@@ -47,25 +59,55 @@ export function logSoftmax(input: Tensor, dim = -1): Tensor {
   const d = normalizeDim(dim, x.ndim);
   if (anyMeta(x)) return Tensor.meta(x.shape);
   const [outer, size, inner] = splitAt(x.shape, d);
-  const y = Tensor.empty(x.shape);
+  const y = Tensor.output(x.shape);
   getBackend().logSoftmax(x.data, outer, size, inner, y.data);
-  return record('log_softmax', y, [x], () => (dy) => {
-    // dx = dy - softmax * Σ dy along dim, softmax = exp(y).
-    const dx = Tensor.empty(x.shape);
-    const g = dy.data;
-    const o = dx.data;
-    const ls = y.data;
-    for (let a = 0; a < outer; a++) {
-      for (let i = 0; i < inner; i++) {
-        const base = a * size * inner + i;
-        let s = 0;
-        for (let k = 0; k < size; k++) s += g[base + k * inner]!;
-        for (let k = 0; k < size; k++) {
-          const at = base + k * inner;
-          o[at] = g[at]! - Math.exp(ls[at]!) * s;
+  return record(
+    'log_softmax',
+    y,
+    [x],
+    () => (dy) => {
+      // dx = dy - softmax * Σ dy along dim, softmax = exp(y).
+      const dx = Tensor.output(x.shape);
+      const g = dy.data;
+      const o = dx.data;
+      const ls = y.data;
+      for (let a = 0; a < outer; a++) {
+        for (let i = 0; i < inner; i++) {
+          const base = a * size * inner + i;
+          let s = 0;
+          for (let k = 0; k < size; k++) s += g[base + k * inner]!;
+          for (let k = 0; k < size; k++) {
+            const at = base + k * inner;
+            o[at] = g[at]! - Math.exp(ls[at]!) * s;
+          }
         }
       }
-    }
-    return [dx];
-  });
+      return [dx];
+    },
+    [y],
+  );
+}
+
+/**
+ * In-place ReLU (torch.relu_, nn.ReLU(inplace=True)): overwrites x and returns it as a new node.
+ * Saves no extra buffer; refused when x is a grad-requiring leaf or saved by an earlier op.
+ */
+export function relu_(x: Tensor): Tensor {
+  expectFloat('relu_', 'input', x);
+  if (anyMeta(x)) return Tensor.meta(x.shape, 'float32', x.format);
+  checkInPlace('relu_', x);
+  const backend = getBackend();
+  backend.relu(x.data, x.data);
+  const y = Tensor.view(x, x.shape, x.format);
+  return record(
+    'relu_',
+    y,
+    [x],
+    () => (dy) => {
+      const dx = Tensor.output(x.shape, x.format);
+      backend.reluBackward(dy.data, y.data, dx.data);
+      return [dx];
+    },
+    [y],
+  );
 }

@@ -32,3 +32,18 @@ export function pair(op: string, name: string, value: IntPair, min: number): [nu
 export function anyMeta(...tensors: readonly (Tensor<DType> | null | undefined)[]): boolean {
   return tensors.some((t) => t?.isMeta === true);
 }
+
+/**
+ * Refuses in-place writes that would corrupt a gradient: into a leaf that requires grad, or into
+ * storage that an earlier op saved for its backward pass.
+ */
+export function checkInPlace(op: string, t: Tensor<DType>): void {
+  if (t.requiresGrad && t.isLeaf) {
+    throw new Error(`${op}: a leaf tensor that requires grad cannot be modified in place`);
+  }
+  if (t.storage.savedBy > 0) {
+    throw new Error(
+      `${op}: the tensor is saved for backward by an earlier op, so it cannot be modified in place; use the out-of-place op`,
+    );
+  }
+}

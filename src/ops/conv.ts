@@ -93,18 +93,24 @@ export function conv2d(
     dilationW,
     groups,
   };
-  const y = Tensor.empty(outShape, x.format);
+  const y = Tensor.output(outShape, x.format);
   backend.conv2d(x.data, weight.data, bias ? bias.data : null, g, y.data);
-  return record(op, y, [x, weight, bias], () => (dy) => {
-    const dx = x.requiresGrad ? Tensor.empty(x.shape, x.format) : null;
-    if (dx) backend.conv2dBackwardInput(dy.data, weight.data, g, dx.data);
-    let dw: Tensor | null = null;
-    let db: Tensor | null = null;
-    if (weight.requiresGrad || bias?.requiresGrad) {
-      dw = Tensor.empty(weight.shape);
-      db = bias ? Tensor.empty(bias.shape) : null;
-      backend.conv2dBackwardWeight(dy.data, x.data, g, dw.data, db ? db.data : null);
-    }
-    return [dx, weight.requiresGrad ? dw : null, db];
-  });
+  return record(
+    op,
+    y,
+    [x, weight, bias],
+    () => (dy) => {
+      const dx = x.requiresGrad ? Tensor.output(x.shape, x.format) : null;
+      if (dx) backend.conv2dBackwardInput(dy.data, weight.data, g, dx.data);
+      let dw: Tensor | null = null;
+      let db: Tensor | null = null;
+      if (weight.requiresGrad || bias?.requiresGrad) {
+        dw = Tensor.output(weight.shape);
+        db = bias ? Tensor.output(bias.shape) : null;
+        backend.conv2dBackwardWeight(dy.data, x.data, g, dw.data, db ? db.data : null);
+      }
+      return [dx, weight.requiresGrad ? dw : null, db];
+    },
+    [x],
+  );
 }

@@ -2,7 +2,7 @@ import { record } from '../autograd/node.js';
 import { getBackend } from '../backend/index.js';
 import { Tensor } from '../tensor/tensor.js';
 import { formatShape, sameShape } from '../tensor/shape.js';
-import { anyMeta, expectFloat } from './check.js';
+import { anyMeta, checkInPlace, expectFloat } from './check.js';
 import { toFormat } from './format.js';
 
 /** a + b for tensors of the same shape (the residual connection). */
@@ -14,7 +14,7 @@ export function add(a: Tensor, other: Tensor): Tensor {
     throw new RangeError(`add: shapes ${formatShape(a.shape)} and ${formatShape(b.shape)} differ`);
   }
   if (anyMeta(a, b)) return Tensor.meta(a.shape, 'float32', a.format);
-  const y = Tensor.empty(a.shape, a.format);
+  const y = Tensor.output(a.shape, a.format);
   getBackend().add(a.data, b.data, y.data);
   return record('add', y, [a, b], () => (dy) => [dy, dy]);
 }
@@ -46,13 +46,28 @@ export function mean(x: Tensor): Tensor {
 export function scale(x: Tensor, factor: number): Tensor {
   expectFloat('scale', 'input', x);
   if (anyMeta(x)) return Tensor.meta(x.shape, 'float32', x.format);
-  const y = Tensor.empty(x.shape, x.format);
+  const y = Tensor.output(x.shape, x.format);
   const xd = x.data;
   const yd = y.data;
   for (let i = 0; i < xd.length; i++) yd[i] = xd[i]! * factor;
   return record('scale', y, [x], () => (dy) => {
-    const dx = Tensor.empty(x.shape, x.format);
+    const dx = Tensor.output(x.shape, x.format);
     for (let i = 0; i < dx.data.length; i++) dx.data[i] = dy.data[i]! * factor;
     return [dx];
   });
+}
+
+/** In-place a += b (torchvision's `out += identity`): no new buffer; refused where it would corrupt a gradient. */
+export function add_(a: Tensor, other: Tensor): Tensor {
+  expectFloat('add_', 'a', a);
+  expectFloat('add_', 'b', other);
+  if (!sameShape(a.shape, other.shape)) {
+    throw new RangeError(`add_: shapes ${formatShape(a.shape)} and ${formatShape(other.shape)} differ`);
+  }
+  if (anyMeta(a, other)) return Tensor.meta(a.shape, 'float32', a.format);
+  checkInPlace('add_', a);
+  const b = toFormat(other, a.format);
+  getBackend().add(a.data, b.data, a.data);
+  const y = Tensor.view(a, a.shape, a.format);
+  return record('add_', y, [a, b], () => (dy) => [dy, dy]);
 }

@@ -27,23 +27,29 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
   const outShape = [rows, outFeatures];
   if (anyMeta(x, weight, bias)) return Tensor.meta(outShape);
   const backend = getBackend();
-  const y = Tensor.empty(outShape);
+  const y = Tensor.output(outShape);
   backend.linear(x.data, weight.data, bias ? bias.data : null, rows, inFeatures, outFeatures, y.data);
-  return record(op, y, [x, weight, bias], () => (dy) => {
-    const dx = x.requiresGrad ? Tensor.empty(x.shape) : null;
-    const dw = weight.requiresGrad ? Tensor.empty(weight.shape) : null;
-    const db = bias?.requiresGrad ? Tensor.empty(bias.shape) : null;
-    backend.linearBackward(
-      dy.data,
-      x.data,
-      weight.data,
-      rows,
-      inFeatures,
-      outFeatures,
-      dx?.data ?? null,
-      dw?.data ?? null,
-      db?.data ?? null,
-    );
-    return [dx, dw, db];
-  });
+  return record(
+    op,
+    y,
+    [x, weight, bias],
+    () => (dy) => {
+      const dx = x.requiresGrad ? Tensor.output(x.shape) : null;
+      const dw = weight.requiresGrad ? Tensor.output(weight.shape) : null;
+      const db = bias?.requiresGrad ? Tensor.output(bias.shape) : null;
+      backend.linearBackward(
+        dy.data,
+        x.data,
+        weight.data,
+        rows,
+        inFeatures,
+        outFeatures,
+        dx?.data ?? null,
+        dw?.data ?? null,
+        db?.data ?? null,
+      );
+      return [dx, dw, db];
+    },
+    [x],
+  );
 }

@@ -59,7 +59,7 @@ export function crossEntropy(
   }
   return record(op, out, [logits], () => (dy) => {
     // d loss_i / d x_i = softmax(x_i) - target distribution.
-    const dx = Tensor.empty(logits.shape);
+    const dx = Tensor.output(logits.shape);
     const d = dx.data;
     for (let i = 0; i < N; i++) {
       const scaleI =

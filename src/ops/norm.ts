@@ -57,7 +57,7 @@ export function batchNorm(input: Tensor, options: BatchNormOptions): Tensor {
   }
   if (anyMeta(x, weight, bias)) return Tensor.meta(x.shape, 'float32', x.format);
   const g: ChannelGeometry = { batch: N, channels: C, spatial };
-  const y = Tensor.empty(x.shape, x.format);
+  const y = Tensor.output(x.shape, x.format);
   const gamma = weight ? weight.data : null;
   const beta = bias ? bias.data : null;
 
@@ -75,23 +75,29 @@ export function batchNorm(input: Tensor, options: BatchNormOptions): Tensor {
         rv[c] = (1 - momentum) * rv[c]! + momentum * ((variance[c]! * M) / (M - 1));
       }
     }
-    return record(op, y, [x, weight, bias], () => (dy) => {
-      const dx = Tensor.empty(x.shape, x.format);
-      const dGamma = weight ? Tensor.empty(weight.shape) : null;
-      const dBeta = bias ? Tensor.empty(bias.shape) : null;
-      backend.batchNormBackward(
-        dy.data,
-        x.data,
-        gamma,
-        mean,
-        invStd,
-        g,
-        dx.data,
-        dGamma?.data ?? null,
-        dBeta?.data ?? null,
-      );
-      return [x.requiresGrad ? dx : null, dGamma, dBeta];
-    });
+    return record(
+      op,
+      y,
+      [x, weight, bias],
+      () => (dy) => {
+        const dx = Tensor.output(x.shape, x.format);
+        const dGamma = weight ? Tensor.output(weight.shape) : null;
+        const dBeta = bias ? Tensor.output(bias.shape) : null;
+        backend.batchNormBackward(
+          dy.data,
+          x.data,
+          gamma,
+          mean,
+          invStd,
+          g,
+          dx.data,
+          dGamma?.data ?? null,
+          dBeta?.data ?? null,
+        );
+        return [x.requiresGrad ? dx : null, dGamma, dBeta];
+      },
+      [x],
+    );
   }
 
   const rm = runningMean!.data;
@@ -101,21 +107,27 @@ export function batchNorm(input: Tensor, options: BatchNormOptions): Tensor {
   // Statistics are constants in eval mode; keep copies so later running-stat updates cannot change them.
   const meanCopy = rm.slice();
   const invStd = Float32Array.from(rv, (v) => 1 / Math.sqrt(v + eps));
-  return record(op, y, [x, weight, bias], () => (dy) => {
-    const dx = Tensor.empty(x.shape, x.format);
-    const dGamma = weight ? Tensor.empty(weight.shape) : null;
-    const dBeta = bias ? Tensor.empty(bias.shape) : null;
-    backend.batchNormEvalBackward(
-      dy.data,
-      x.data,
-      gamma,
-      meanCopy,
-      invStd,
-      g,
-      dx.data,
-      dGamma?.data ?? null,
-      dBeta?.data ?? null,
-    );
-    return [x.requiresGrad ? dx : null, dGamma, dBeta];
-  });
+  return record(
+    op,
+    y,
+    [x, weight, bias],
+    () => (dy) => {
+      const dx = Tensor.output(x.shape, x.format);
+      const dGamma = weight ? Tensor.output(weight.shape) : null;
+      const dBeta = bias ? Tensor.output(bias.shape) : null;
+      backend.batchNormEvalBackward(
+        dy.data,
+        x.data,
+        gamma,
+        meanCopy,
+        invStd,
+        g,
+        dx.data,
+        dGamma?.data ?? null,
+        dBeta?.data ?? null,
+      );
+      return [x.requiresGrad ? dx : null, dGamma, dBeta];
+    },
+    [x],
+  );
 }

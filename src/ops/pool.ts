@@ -62,11 +62,11 @@ export function maxPool2d(input: Tensor, kernelSize: IntPair, options: MaxPool2d
     dilationH: dh,
     dilationW: dw,
   };
-  const y = Tensor.empty(outShape, x.format);
+  const y = Tensor.output(outShape, x.format);
   const argmax = new Int32Array(y.numel);
   backend.maxPool2d(x.data, g, y.data, argmax);
   return record(op, y, [x], () => (dy) => {
-    const dx = Tensor.empty(x.shape, x.format);
+    const dx = Tensor.output(x.shape, x.format);
     backend.maxPoolBackward(dy.data, argmax, g, dx.data);
     return [dx];
   });
@@ -89,10 +89,10 @@ export function adaptiveAvgPool2d(input: Tensor, outputSize: IntPair): Tensor {
   const g = adaptiveGeometry(op, x, outputSize);
   const outShape = [g.batch, g.channels, g.outHeight, g.outWidth];
   if (anyMeta(x)) return Tensor.meta(outShape, 'float32', x.format);
-  const y = Tensor.empty(outShape, x.format);
+  const y = Tensor.output(outShape, x.format);
   backend.adaptiveAvgPool2d(x.data, g, y.data);
   return record(op, y, [x], () => (dy) => {
-    const dx = Tensor.empty(x.shape, x.format);
+    const dx = Tensor.output(x.shape, x.format);
     backend.adaptiveAvgPool2dBackward(dy.data, g, dx.data);
     return [dx];
   });
@@ -106,11 +106,11 @@ export function adaptiveMaxPool2d(input: Tensor, outputSize: IntPair): Tensor {
   const g = adaptiveGeometry(op, x, outputSize);
   const outShape = [g.batch, g.channels, g.outHeight, g.outWidth];
   if (anyMeta(x)) return Tensor.meta(outShape, 'float32', x.format);
-  const y = Tensor.empty(outShape, x.format);
+  const y = Tensor.output(outShape, x.format);
   const argmax = new Int32Array(y.numel);
   backend.adaptiveMaxPool2d(x.data, g, y.data, argmax);
   return record(op, y, [x], () => (dy) => {
-    const dx = Tensor.empty(x.shape, x.format);
+    const dx = Tensor.output(x.shape, x.format);
     backend.maxPoolBackward(dy.data, argmax, g, dx.data);
     return [dx];
   });

@@ -24,8 +24,8 @@ export function reshape(input: Tensor, shape: readonly number[]): Tensor {
     throw new RangeError(`reshape: shape ${formatShape(shape)} is invalid for input of size ${x.numel}`);
   }
   if (x.isMeta) return Tensor.meta(target);
-  const y = new Tensor(x.data, target, 'float32');
-  return record('reshape', y, [x], () => (dy) => [new Tensor(dy.data, x.shape, 'float32')]);
+  const y = Tensor.view(x, target);
+  return record('reshape', y, [x], () => (dy) => [Tensor.view(dy, x.shape)]);
 }
 
 /** Flattens dims startDim..endDim into one, as torch.flatten. */

@@ -33,9 +33,17 @@ export abstract class Optimizer<H> {
 
   abstract step(): void;
 
-  /** Drops every gradient (set_to_none, PyTorch's default). */
+  /**
+   * Drops every gradient (set_to_none, PyTorch's default). Their buffers go back to the pool for the
+   * next backward(); clone() a gradient first to keep it.
+   */
   zeroGrad(): void {
-    for (const g of this.paramGroups) for (const p of g.params) p.grad = null;
+    for (const g of this.paramGroups) {
+      for (const p of g.params) {
+        p.grad?.storage.recycle();
+        p.grad = null;
+      }
+    }
   }
 
   /** Per-parameter state tensors keyed `state.<index>.<name>` (index over all groups, in order). */

@@ -1,6 +1,14 @@
 export { Tensor, type TensorOptions } from './tensor.js';
 export { type MemoryFormat, nchwToNhwc, nhwcToNchw } from './format.js';
-export { allocateFloat32, setFloat32Allocator, type Float32Allocator } from './storage.js';
+export {
+  allocateFloat32,
+  setFloat32Allocator,
+  emptyCache,
+  poolStats,
+  Storage,
+  type Float32Allocator,
+  type PoolStats,
+} from './storage.js';
 export { type DType, type StorageOf, bytesPerElement } from './dtype.js';
 export { type Shape, numel, formatShape, sameShape, normalizeDim } from './shape.js';
 export { Generator, defaultGenerator, manualSeed, type RngState } from './rng.js';

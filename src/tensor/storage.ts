@@ -1,20 +1,142 @@
 /**
- * Where float32 storage comes from. The default is a fresh (zeroed) Float32Array; a native backend
- * installs a pooled allocator so that a training step reuses the buffers of the previous one.
- * Contract: the array has exactly `length` elements; its contents are unspecified.
+ * Tensor storage and its recycling.
+ *
+ * A Storage owns one typed array; every tensor that views the same array shares the same Storage
+ * object (looked up by array identity), so releasing it reaches all of them. Only storage that an op
+ * allocated for its own output is `recyclable`: autograd releases it once backward() no longer needs
+ * it, and the array goes back to a pool keyed by length, from which the next op output of that size
+ * is served. A training step thereby reuses the previous step's buffers instead of faulting in fresh
+ * zeroed pages. A tensor whose storage was released throws on any data access: never a silent read
+ * of recycled memory. Storage created by users (Tensor.empty, fromArray, loaded weights) is never
+ * recycled.
+ */
+import type { DType, StorageOf } from './dtype.js';
+
+/** Arrays shorter than this are not pooled: V8 allocates small typed arrays cheaply on its heap. */
+const MIN_POOLED_LENGTH = 4096;
+
+export class Storage<D extends DType = DType> {
+  private array: StorageOf<D> | null;
+  /** Allocated by an op for its output, so autograd may recycle it. */
+  readonly recyclable: boolean;
+  /** Graph nodes that keep this storage for their backward pass. */
+  savedBy = 0;
+  /** Set once a tensor on this storage becomes something that outlives backward (a leaf's .grad). */
+  pinned = false;
+
+  constructor(array: StorageOf<D>, recyclable: boolean) {
+    this.array = array;
+    this.recyclable = recyclable;
+    registry.set(array, this as Storage);
+  }
+
+  get released(): boolean {
+    return this.array === null;
+  }
+
+  get data(): StorageOf<D> {
+    if (this.array === null) {
+      throw new Error(
+        'this tensor was an intermediate result saved for backward(), and its storage has been released ' +
+          'and reused; clone() it before backward() to keep it',
+      );
+    }
+    return this.array;
+  }
+
+  /** Unpins and releases: for owners that know the last reference is gone (optimizers dropping gradients). */
+  recycle(): void {
+    this.pinned = false;
+    this.release();
+  }
+
+  /** Returns the array to the pool if this storage is recyclable and nothing pins it. */
+  release(): void {
+    if (!this.recyclable || this.pinned || this.savedBy > 0 || this.array === null) return;
+    const array = this.array;
+    this.array = null;
+    registry.delete(array);
+    if (array instanceof Float32Array) pool.put(array);
+  }
+}
+
+/** The Storage of each live array: views created from a raw array find and share it. */
+const registry = new WeakMap<ArrayLike<unknown>, Storage>();
+
+export function storageFor<D extends DType>(array: StorageOf<D>): Storage<D> {
+  return (registry.get(array) as Storage<D> | undefined) ?? new Storage(array, false);
+}
+
+/**
+ * Where float32 arrays come from when the pool has none of the right length: by default a fresh
+ * Float32Array; a backend may install another source. Contents are unspecified.
  */
 export type Float32Allocator = (length: number) => Float32Array;
 
 const fresh: Float32Allocator = (length) => new Float32Array(length);
-let current: Float32Allocator = fresh;
+let source: Float32Allocator = fresh;
 
-export function allocateFloat32(length: number): Float32Array {
-  return current(length);
+export function setFloat32Allocator(allocator: Float32Allocator | null): Float32Allocator {
+  const previous = source;
+  source = allocator ?? fresh;
+  return previous;
 }
 
-/** Installs an allocator (null restores the default); returns the previous one. */
-export function setFloat32Allocator(allocator: Float32Allocator | null): Float32Allocator {
-  const previous = current;
-  current = allocator ?? fresh;
-  return previous;
+class ArrayPool {
+  private readonly free = new Map<number, Float32Array[]>();
+  cachedBytes = 0;
+  hits = 0;
+  misses = 0;
+
+  take(length: number): Float32Array {
+    if (length >= MIN_POOLED_LENGTH) {
+      const list = this.free.get(length);
+      const array = list?.pop();
+      if (array) {
+        this.cachedBytes -= array.byteLength;
+        this.hits++;
+        return array;
+      }
+      this.misses++;
+    }
+    return source(length);
+  }
+
+  put(array: Float32Array): void {
+    if (array.length < MIN_POOLED_LENGTH) return;
+    let list = this.free.get(array.length);
+    if (!list) {
+      list = [];
+      this.free.set(array.length, list);
+    }
+    list.push(array);
+    this.cachedBytes += array.byteLength;
+  }
+
+  clear(): void {
+    this.free.clear();
+    this.cachedBytes = 0;
+  }
+}
+
+const pool = new ArrayPool();
+
+/** A float32 array of `length` elements, from the pool when one is free; contents unspecified. */
+export function allocateFloat32(length: number): Float32Array {
+  return pool.take(length);
+}
+
+/** Drops every pooled array (they are freed by the garbage collector), like torch.cuda.empty_cache(). */
+export function emptyCache(): void {
+  pool.clear();
+}
+
+export interface PoolStats {
+  cachedBytes: number;
+  hits: number;
+  misses: number;
+}
+
+export function poolStats(): PoolStats {
+  return { cachedBytes: pool.cachedBytes, hits: pool.hits, misses: pool.misses };
 }

@@ -3,7 +3,7 @@ import { allocate, type DType, type StorageOf } from './dtype.js';
 import { defaultGenerator, type Generator } from './rng.js';
 import { checkShape, formatShape, numel, type Shape } from './shape.js';
 import { formatsAgree, nchwToNhwc, nhwcToNchw, type MemoryFormat } from './format.js';
-import { allocateFloat32 } from './storage.js';
+import { allocateFloat32, Storage, storageFor } from './storage.js';
 
 export interface TensorOptions {
   /** Shape only, no data (see `meta`). */
@@ -27,14 +27,20 @@ export interface TensorOptions {
 export class Tensor<D extends DType = 'float32'> {
   readonly shape: Shape;
   readonly dtype: D;
-  readonly data: StorageOf<D>;
+  /** Shared by every tensor that views the same array. */
+  readonly storage: Storage<D>;
   readonly isMeta: boolean;
   readonly format: MemoryFormat;
   requiresGrad = false;
   grad: Tensor | null = null;
   gradFn: GradNode | null = null;
 
-  constructor(data: StorageOf<D>, shape: Shape, dtype: D, options: TensorOptions = {}) {
+  /**
+   * Wraps `data` (or shares `storage` with the tensors on it). Data is used as is, not copied.
+   */
+  constructor(data: StorageOf<D> | Storage<D>, shape: Shape, dtype: D, options: TensorOptions = {}) {
+    const storage = data instanceof Storage ? data : storageFor(data);
+    const array = storage.data;
     const isMeta = options.isMeta ?? false;
     const format = options.format ?? 'nchw';
     checkShape(shape);
@@ -42,16 +48,21 @@ export class Tensor<D extends DType = 'float32'> {
       throw new RangeError(`the nhwc format needs a 4-D tensor, got shape ${formatShape(shape)}`);
     }
     const n = numel(shape);
-    if (!isMeta && data.length !== n) {
+    if (!isMeta && array.length !== n) {
       throw new RangeError(
-        `tensor data has ${data.length} elements but shape ${formatShape(shape)} needs ${n}`,
+        `tensor data has ${array.length} elements but shape ${formatShape(shape)} needs ${n}`,
       );
     }
-    this.data = data;
+    this.storage = storage;
     this.shape = Object.freeze([...shape]);
     this.dtype = dtype;
     this.isMeta = isMeta;
     this.format = format;
+  }
+
+  /** The values in physical (`format`) order. Throws if the storage was released after backward(). */
+  get data(): StorageOf<D> {
+    return this.storage.data;
   }
 
   get ndim(): number {
@@ -97,7 +108,7 @@ export class Tensor<D extends DType = 'float32'> {
 
   /** The same data, cut from the autograd graph. */
   detach(): Tensor<D> {
-    return new Tensor(this.data, this.shape, this.dtype, { isMeta: this.isMeta, format: this.format });
+    return new Tensor(this.storage, this.shape, this.dtype, { isMeta: this.isMeta, format: this.format });
   }
 
   /**
@@ -112,12 +123,12 @@ export class Tensor<D extends DType = 'float32'> {
     if (this.isMeta || formatsAgree(this.shape) || this.dtype !== 'float32') {
       if (this.dtype !== 'float32' && !formatsAgree(this.shape))
         throw new TypeError('only float32 tensors change memory format');
-      return new Tensor(this.data, this.shape, this.dtype, { isMeta: this.isMeta, format });
+      return new Tensor(this.storage, this.shape, this.dtype, { isMeta: this.isMeta, format });
     }
     const [N, C, H, W] = this.shape as [number, number, number, number];
-    const out = allocateFloat32(this.numel);
-    (format === 'nhwc' ? nchwToNhwc : nhwcToNchw)(this.data as Float32Array, N, C, H, W, out);
-    return new Tensor(out as StorageOf<D>, this.shape, this.dtype, { format });
+    const out = new Storage<'float32'>(allocateFloat32(this.numel), true);
+    (format === 'nhwc' ? nchwToNhwc : nhwcToNchw)(this.data as Float32Array, N, C, H, W, out.data);
+    return new Tensor(out as unknown as Storage<D>, this.shape, this.dtype, { format });
   }
 
   /** Marks a leaf tensor as one whose gradient backward() should compute. */
@@ -158,7 +169,21 @@ export class Tensor<D extends DType = 'float32'> {
   /** A float32 tensor whose values are unspecified (kernels overwrite them). */
   static empty(shape: Shape, format: MemoryFormat = 'nchw'): Tensor {
     checkShape(shape);
-    return new Tensor(allocateFloat32(numel(shape)), shape, 'float32', { format });
+    return new Tensor(new Float32Array(numel(shape)), shape, 'float32', { format });
+  }
+
+  /**
+   * An op's output (or gradient): values unspecified, storage from the pool and recyclable once
+   * autograd no longer needs it (see Storage). For kernels and ops, not user code.
+   */
+  static output(shape: Shape, format: MemoryFormat = 'nchw'): Tensor {
+    checkShape(shape);
+    return new Tensor(new Storage(allocateFloat32(numel(shape)), true), shape, 'float32', { format });
+  }
+
+  /** A tensor on the same storage with another shape or format (same element count). */
+  static view<D extends DType>(source: Tensor<D>, shape: Shape, format: MemoryFormat = 'nchw'): Tensor<D> {
+    return new Tensor(source.storage, shape, source.dtype, { isMeta: source.isMeta, format });
   }
 
   static zeros(shape: Shape): Tensor {

@@ -1,4 +1,4 @@
-import { relu } from '../../ops/activation.js';
+import { relu, relu_ } from '../../ops/activation.js';
 import { pair, type IntPair } from '../../ops/check.js';
 import { linear } from '../../ops/linear.js';
 import { adaptiveAvgPool2d, adaptiveMaxPool2d, maxPool2d } from '../../ops/pool.js';
@@ -8,9 +8,14 @@ import { defaultLayerInit_ } from '../init.js';
 import { Module } from '../module.js';
 import { Parameter, stateTensor } from '../parameter.js';
 
+/** torch.nn.ReLU; with inplace = true it overwrites its input (as torchvision's ResNet does) and allocates nothing. */
 export class ReLU extends Module {
+  constructor(readonly inplace = false) {
+    super();
+  }
+
   forward(x: Tensor): Tensor {
-    return relu(x);
+    return this.inplace ? relu_(x) : relu(x);
   }
 }
 
