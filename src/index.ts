@@ -2,7 +2,19 @@
 export * from './tensor/index.js';
 export { backward, noGrad, isGradEnabled, setGradEnabled, type GradNode } from './autograd/index.js';
 export * as F from './ops/index.js';
-export { getBackend, setBackend, tsBackend, type Backend } from './backend/index.js';
+export {
+  getBackend,
+  setBackend,
+  useBackend,
+  tsBackend,
+  nativeBackend,
+  nativeInfo,
+  nativeUnavailableReason,
+  setNativeThreads,
+  forcePortableKernels,
+  sgemmGflops,
+  type Backend,
+} from './backend/index.js';
 export type * from './backend/backend.js';
 export * as nn from './nn/index.js';
 export { Module, Parameter, onMetaDevice, type StateDict } from './nn/index.js';

@@ -36,10 +36,10 @@ export function conv2d(
 ): Tensor {
   const op = 'conv2d';
   const backend = getBackend();
-  const x = toFormat(input, backend.activationFormat);
-  expectFloat(op, 'input', x);
+  expectFloat(op, 'input', input);
   expectFloat(op, 'weight', weight);
-  expectRank(op, 'input', x, 4, '[N, C, H, W]');
+  expectRank(op, 'input', input, 4, '[N, C, H, W]');
+  const x = toFormat(input, backend.activationFormat);
   expectRank(op, 'weight', weight, 4, '[out_channels, in_channels/groups, kH, kW]');
   const [strideH, strideW] = pair(op, 'stride', options.stride ?? 1, 1);
   const [padH, padW] = pair(op, 'padding', options.padding ?? 0, 0);

@@ -25,9 +25,9 @@ function poolOutputSize(size: number, k: number, s: number, p: number, d: number
 export function maxPool2d(input: Tensor, kernelSize: IntPair, options: MaxPool2dOptions = {}): Tensor {
   const op = 'max_pool2d';
   const backend = getBackend();
+  expectFloat(op, 'input', input);
+  expectRank(op, 'input', input, 4, '[N, C, H, W]');
   const x = toFormat(input, backend.activationFormat);
-  expectFloat(op, 'input', x);
-  expectRank(op, 'input', x, 4, '[N, C, H, W]');
   const [kh, kw] = pair(op, 'kernel_size', kernelSize, 1);
   const [sh, sw] = pair(op, 'stride', options.stride ?? kernelSize, 1);
   const [ph, pw] = pair(op, 'padding', options.padding ?? 0, 0);

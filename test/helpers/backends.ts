@@ -1,11 +1,19 @@
 import { afterAll, beforeAll } from 'vitest';
-import { setBackend, tsBackend, type Backend } from '../../src/index.js';
+import { nativeBackend, setBackend, tsBackend, type Backend } from '../../src/index.js';
 import { nhwcTestBackend } from './nhwc-backend.js';
 
-/** Backends the parity and op tests run on: the reference one, the NHWC plumbing check, and native when built. */
+/**
+ * Backends the parity and op tests run on: the reference one, the NHWC plumbing check, and native
+ * when built. RESNEXT_REQUIRE_NATIVE=1 (set by CI) makes a missing addon a failure, not a skip.
+ */
 export function testBackends(options: { includeNhwcAdapter?: boolean } = {}): Backend[] {
   const list: Backend[] = [tsBackend];
   if (options.includeNhwcAdapter ?? true) list.push(nhwcTestBackend);
+  const native = nativeBackend();
+  if (native) list.push(native);
+  else if (process.env.RESNEXT_REQUIRE_NATIVE === '1') {
+    throw new Error('RESNEXT_REQUIRE_NATIVE=1 but the native addon is not built or does not load');
+  }
   return list;
 }
 

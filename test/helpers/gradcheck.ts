@@ -31,7 +31,7 @@ export function gradcheck(
   backward(y, r);
   const objective = (): number =>
     noGrad(() => {
-      const out = f(...inputs).data;
+      const out = f(...inputs).toFormat('nchw').data;
       let s = 0;
       for (let i = 0; i < out.length; i++) s += out[i]! * r.data[i]!;
       return s;

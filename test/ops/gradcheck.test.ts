@@ -1,11 +1,13 @@
 import { describe, it } from 'vitest';
 import { F, Generator, Tensor } from '../../src/index.js';
 import { awayFromZero, distinctValues, gradcheck } from '../helpers/gradcheck.js';
+import { testBackends, useBackend } from '../helpers/backends.js';
 
 const gen = new Generator(1234);
 const randn = (...shape: number[]): Tensor => Tensor.randn(shape, { generator: gen });
 
-describe('gradient checks (finite differences)', () => {
+describe.each(testBackends())('gradient checks (finite differences) [$name]', (backend) => {
+  useBackend(backend);
   const convCases = [
     {
       name: '3x3 pad 1, groups 1',

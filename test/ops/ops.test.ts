@@ -2,11 +2,16 @@ import { describe, expect, it } from 'vitest';
 import { F, Generator, Tensor } from '../../src/index.js';
 import { maxAbsDiff } from '../helpers/assert.js';
 import { naiveConv2d } from '../helpers/naive.js';
+import { testBackends, useBackend } from '../helpers/backends.js';
+
+/** Values in logical (NCHW) order, whatever the backend's memory format. */
+const logical = (t: Tensor): Float32Array => Float32Array.from(t.toArray());
 
 const gen = new Generator(99);
 const randn = (...shape: number[]): Tensor => Tensor.randn(shape, { generator: gen });
 
-describe('conv2d values', () => {
+describe.each(testBackends())('conv2d values [$name]', (backend) => {
+  useBackend(backend);
   const cases = [
     { n: 2, cin: 6, cout: 9, h: 9, w: 7, k: 3, stride: 1, padding: 1, dilation: 1, groups: 3 },
     { n: 1, cin: 64, cout: 64, h: 5, w: 6, k: 3, stride: 2, padding: 1, dilation: 1, groups: 32 },
@@ -22,7 +27,7 @@ describe('conv2d values', () => {
       const y = F.conv2d(x, w, b, c);
       const want = naiveConv2d(x, w, b, c);
       expect(y.shape).toEqual(want.shape);
-      expect(maxAbsDiff(y.data, want.data)).toBeLessThan(1e-4);
+      expect(maxAbsDiff(logical(y), want.data)).toBeLessThan(1e-4);
     });
   }
 
@@ -39,8 +44,8 @@ describe('conv2d values', () => {
       const wg = new Tensor(w.data.slice(g * 3 * 18, (g + 1) * 3 * 18), [3, 2, 3, 3], 'float32');
       const yg = F.conv2d(xg, wg, null, { padding: 1 });
       for (let n = 0; n < 2; n++) {
-        const got = y.data.subarray((n * 12 + g * 3) * 25, (n * 12 + g * 3 + 3) * 25);
-        expect(maxAbsDiff(got, yg.data.subarray(n * 75, (n + 1) * 75))).toBeLessThan(1e-5);
+        const got = logical(y).subarray((n * 12 + g * 3) * 25, (n * 12 + g * 3 + 3) * 25);
+        expect(maxAbsDiff(got, logical(yg).subarray(n * 75, (n + 1) * 75))).toBeLessThan(1e-5);
       }
     }
     // Changing group 1's weights leaves the other groups' outputs alone.
@@ -50,7 +55,7 @@ describe('conv2d values', () => {
     for (let n = 0; n < 2; n++) {
       for (let co = 0; co < 12; co++) {
         const slice = (t: Tensor): Float32Array =>
-          t.data.subarray((n * 12 + co) * 25, (n * 12 + co + 1) * 25);
+          logical(t).subarray((n * 12 + co) * 25, (n * 12 + co + 1) * 25);
         const changed = maxAbsDiff(slice(y), slice(y2)) > 0;
         expect(changed, `channel ${co}`).toBe(co >= 3 && co < 6);
       }
@@ -81,7 +86,8 @@ describe('conv2d values', () => {
   });
 });
 
-describe('batch_norm', () => {
+describe.each(testBackends())('batch_norm [$name]', (backend) => {
+  useBackend(backend);
   it('normalises with the biased batch variance and updates running_var with the unbiased one', () => {
     const x = Tensor.fromArray([1, 2, 3, 4, 10, 20, 30, 40], [2, 2, 2, 1]);
     // Channel 0 holds 1, 2, 10, 20; channel 1 holds 3, 4, 30, 40.
@@ -91,7 +97,7 @@ describe('batch_norm', () => {
     const c0 = [1, 2, 10, 20];
     const mean0 = 33 / 4;
     const var0 = c0.reduce((s, v) => s + (v - mean0) ** 2, 0) / 4;
-    expect(y.data[0]).toBeCloseTo((1 - mean0) / Math.sqrt(var0 + 1e-5), 5);
+    expect(y.toArray()[0]).toBeCloseTo((1 - mean0) / Math.sqrt(var0 + 1e-5), 5);
     expect(runningMean.data[0]).toBeCloseTo(0.1 * mean0, 5);
     expect(runningVar.data[0]).toBeCloseTo(0.9 + 0.1 * ((var0 * 4) / 3), 4);
   });
@@ -112,7 +118,8 @@ describe('batch_norm', () => {
   });
 });
 
-describe('pooling', () => {
+describe.each(testBackends())('pooling [$name]', (backend) => {
+  useBackend(backend);
   it('max_pool2d picks window maxima, ignoring padding, with PyTorch output sizes', () => {
     const x = Tensor.fromArray(
       Array.from({ length: 16 }, (_, i) => -i),
@@ -141,7 +148,8 @@ describe('pooling', () => {
   });
 });
 
-describe('softmax and cross_entropy', () => {
+describe.each(testBackends())('softmax and cross_entropy [$name]', (backend) => {
+  useBackend(backend);
   it('softmax rows sum to 1 and are shift-invariant', () => {
     const x = Tensor.fromArray([1000, 1001, 1002, -5, 0, 5], [2, 3]);
     const y = F.softmax(x, 1).toArray();
@@ -178,7 +186,8 @@ describe('softmax and cross_entropy', () => {
   });
 });
 
-describe('linear and shapes', () => {
+describe.each(testBackends())('linear and shapes [$name]', (backend) => {
+  useBackend(backend);
   it('computes x·Wᵀ + b in PyTorch layout', () => {
     const x = Tensor.fromArray([1, 2], [1, 2]);
     const w = Tensor.fromArray([1, 0, 0, 1, 1, 1], [3, 2]);

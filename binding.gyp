@@ -1,0 +1,26 @@
+{
+  "targets": [
+    {
+      "target_name": "resnext_native",
+      "sources": [
+        "native/src/addon.cc",
+        "native/src/batchnorm.cc",
+        "native/src/conv.cc",
+        "native/src/conv_gemm.cc",
+        "native/src/conv_grouped.cc",
+        "native/src/cpu.cc",
+        "native/src/elementwise.cc",
+        "native/src/gemm.cc",
+        "native/src/linear.cc",
+        "native/src/pool.cc",
+        "native/src/softmax.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-O3", "-fopenmp", "-fno-math-errno", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "libraries": ["-ldnnl", "-fopenmp"]
+    }
+  ]
+}

@@ -1,0 +1,47 @@
+// Convolution entry points: choose the algorithm for a shape and add or reduce the bias.
+//   1x1, or groups = 1      GEMM (conv_gemm.cc)
+//   grouped k×k             direct kernels (conv_grouped.cc)
+#include <omp.h>
+
+#include <vector>
+
+#include "kernels.h"
+
+namespace rx {
+
+namespace {
+bool use_gemm(const ConvGeom& g) { return g.pointwise() || g.groups == 1; }
+}  // namespace
+
+void conv2d_forward(const float* x, const float* w, const float* bias, const ConvGeom& g, float* y) {
+  if (use_gemm(g)) conv_gemm_forward(x, w, g, y);
+  else conv_grouped_forward(x, w, g, y);
+  if (bias) {
+    const index_t P = static_cast<index_t>(g.N) * g.Ho * g.Wo;
+#pragma omp parallel for schedule(static)
+    for (index_t p = 0; p < P; ++p) {
+      float* yp = y + p * g.K;
+#pragma omp simd
+      for (int k = 0; k < g.K; ++k) yp[k] += bias[k];
+    }
+  }
+}
+
+void conv2d_backward_input(const float* dy, const float* w, const ConvGeom& g, float* dx) {
+  if (use_gemm(g)) conv_gemm_backward_input(dy, w, g, dx);
+  else conv_grouped_backward_input(dy, w, g, dx);
+}
+
+void conv2d_backward_weight(const float* dy, const float* x, const ConvGeom& g, float* dw, float* dbias) {
+  if (use_gemm(g)) conv_gemm_backward_weight(dy, x, g, dw);
+  else conv_grouped_backward_weight(dy, x, g, dw);
+  if (dbias) {
+    const index_t P = static_cast<index_t>(g.N) * g.Ho * g.Wo;
+    std::vector<double> sum(g.K, 0.0);
+    for (index_t p = 0; p < P; ++p)
+      for (int k = 0; k < g.K; ++k) sum[k] += dy[p * g.K + k];
+    for (int k = 0; k < g.K; ++k) dbias[k] = static_cast<float>(sum[k]);
+  }
+}
+
+}  // namespace rx

@@ -1,0 +1,219 @@
+// Convolution through GEMM on NHWC activations, each group a strided sub-matrix:
+//   1x1 (any stride)   X[P, C] (rows gathered for stride > 1) is the GEMM operand itself
+//   other kernels      im2col rows[P, kh·kw·cpg] in (ky, kx, ci) order, built a chunk of images at a time
+// Per group gi (cpg = C/groups, kpg = K/groups), with W_g[kpg, taps·cpg] the repacked weight:
+//   forward          Y[:, gi] = rows_g · W_gᵀ
+//   backward input   dRows_g = dY[:, gi] · W_g, then col2im (gathered per input pixel, no write races)
+//   backward weight  dW_g += dY[:, gi]ᵀ · rows_g
+#include <omp.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "gemm.h"
+#include "kernels.h"
+
+namespace rx {
+
+namespace {
+
+constexpr index_t kRowsBudget = index_t(1) << 23;  // floats of im2col rows per chunk (32 MiB)
+
+index_t pixels_in(const ConvGeom& g) { return static_cast<index_t>(g.H) * g.W; }
+index_t pixels_out(const ConvGeom& g) { return static_cast<index_t>(g.Ho) * g.Wo; }
+
+// rows[(n, oy, ox)][(ky, kx, ci)] for images [n0, n0 + nb) and channels [c0, c0 + cpg); zero outside.
+void im2col(const float* x, const ConvGeom& g, int n0, int nb, int c0, float* rows) {
+  const int cpg = g.cpg();
+  const index_t Kc = static_cast<index_t>(g.kh) * g.kw * cpg;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int n = 0; n < nb; ++n) {
+    for (int oy = 0; oy < g.Ho; ++oy) {
+      for (int ox = 0; ox < g.Wo; ++ox) {
+        float* r = rows + ((static_cast<index_t>(n) * g.Ho + oy) * g.Wo + ox) * Kc;
+        for (int ky = 0; ky < g.kh; ++ky) {
+          const int iy = oy * g.sh - g.ph + ky * g.dh;
+          for (int kx = 0; kx < g.kw; ++kx, r += cpg) {
+            const int ix = ox * g.sw - g.pw + kx * g.dw;
+            if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) {
+              std::memset(r, 0, sizeof(float) * cpg);
+            } else {
+              std::memcpy(r, x + ((static_cast<index_t>(n0 + n) * g.H + iy) * g.W + ix) * g.C + c0, sizeof(float) * cpg);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// dx[n0 + n][iy][ix][c0 + ci] += Σ over (oy, ox, ky, kx) that read (iy, ix) of dRows[(n, oy, ox)][(ky, kx, ci)].
+void col2im(const float* drows, const ConvGeom& g, int n0, int nb, int c0, float* dx) {
+  const int cpg = g.cpg();
+  const index_t Kc = static_cast<index_t>(g.kh) * g.kw * cpg;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int n = 0; n < nb; ++n) {
+    for (int iy = 0; iy < g.H; ++iy) {
+      for (int ix = 0; ix < g.W; ++ix) {
+        float* d = dx + ((static_cast<index_t>(n0 + n) * g.H + iy) * g.W + ix) * g.C + c0;
+        for (int ky = 0; ky < g.kh; ++ky) {
+          const int ty = iy + g.ph - ky * g.dh;
+          if (ty < 0 || ty % g.sh != 0) continue;
+          const int oy = ty / g.sh;
+          if (oy >= g.Ho) continue;
+          for (int kx = 0; kx < g.kw; ++kx) {
+            const int tx = ix + g.pw - kx * g.dw;
+            if (tx < 0 || tx % g.sw != 0) continue;
+            const int ox = tx / g.sw;
+            if (ox >= g.Wo) continue;
+            const float* s = drows + ((static_cast<index_t>(n) * g.Ho + oy) * g.Wo + ox) * Kc +
+                             (static_cast<index_t>(ky) * g.kw + kx) * cpg;
+            for (int ci = 0; ci < cpg; ++ci) d[ci] += s[ci];
+          }
+        }
+      }
+    }
+  }
+}
+
+// W_g[k][(ky, kx, ci)] from PyTorch's w[gi·kpg + k][ci][ky][kx], all groups: [groups][kpg][taps·cpg].
+std::vector<float> repack_weight(const float* w, const ConvGeom& g) {
+  const int cpg = g.cpg(), taps = g.kh * g.kw;
+  std::vector<float> out(static_cast<std::size_t>(g.K) * taps * cpg);
+  for (int k = 0; k < g.K; ++k)
+    for (int ci = 0; ci < cpg; ++ci)
+      for (int t = 0; t < taps; ++t) out[(static_cast<std::size_t>(k) * taps + t) * cpg + ci] = w[(static_cast<std::size_t>(k) * cpg + ci) * taps + t];
+  return out;
+}
+
+void unpack_weight(const float* packed, const ConvGeom& g, float* w) {
+  const int cpg = g.cpg(), taps = g.kh * g.kw;
+  for (int k = 0; k < g.K; ++k)
+    for (int ci = 0; ci < cpg; ++ci)
+      for (int t = 0; t < taps; ++t) w[(static_cast<std::size_t>(k) * cpg + ci) * taps + t] = packed[(static_cast<std::size_t>(k) * taps + t) * cpg + ci];
+}
+
+// Images per im2col chunk: as many as fit the budget, at least one.
+int chunk_images(const ConvGeom& g) {
+  const index_t per_image = pixels_out(g) * g.kh * g.kw * g.cpg();
+  return static_cast<int>(std::max<index_t>(1, std::min<index_t>(g.N, kRowsBudget / std::max<index_t>(1, per_image))));
+}
+
+// x rows at the output positions of a strided 1x1 conv: xs[(n, oy, ox)] = x[(n, oy·sh, ox·sw)].
+std::vector<float> gather_strided(const float* x, const ConvGeom& g) {
+  std::vector<float> xs(static_cast<std::size_t>(g.N) * pixels_out(g) * g.C);
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int n = 0; n < g.N; ++n)
+    for (int oy = 0; oy < g.Ho; ++oy)
+      for (int ox = 0; ox < g.Wo; ++ox)
+        std::memcpy(xs.data() + ((static_cast<index_t>(n) * g.Ho + oy) * g.Wo + ox) * g.C,
+                    x + ((static_cast<index_t>(n) * g.H + oy * g.sh) * g.W + ox * g.sw) * g.C, sizeof(float) * g.C);
+  return xs;
+}
+
+bool unit_stride(const ConvGeom& g) { return g.sh == 1 && g.sw == 1; }
+
+}  // namespace
+
+void conv_gemm_forward(const float* x, const float* w, const ConvGeom& g, float* y) {
+  const int cpg = g.cpg(), kpg = g.kpg();
+  if (g.pointwise()) {
+    std::vector<float> gathered;
+    const float* rows = x;
+    if (!unit_stride(g)) {
+      gathered = gather_strided(x, g);
+      rows = gathered.data();
+    }
+    const index_t P = static_cast<index_t>(g.N) * pixels_out(g);
+    for (int gi = 0; gi < g.groups; ++gi)
+      sgemm('N', 'T', P, kpg, cpg, 1.f, rows + gi * cpg, g.C, w + static_cast<index_t>(gi) * kpg * cpg, cpg, 0.f,
+            y + gi * kpg, g.K);
+    return;
+  }
+  const std::vector<float> wr = repack_weight(w, g);
+  const index_t Kc = static_cast<index_t>(g.kh) * g.kw * cpg;
+  const int nb_max = chunk_images(g);
+  std::vector<float> rows(static_cast<std::size_t>(nb_max) * pixels_out(g) * Kc);
+  for (int n0 = 0; n0 < g.N; n0 += nb_max) {
+    const int nb = std::min(nb_max, g.N - n0);
+    const index_t P = static_cast<index_t>(nb) * pixels_out(g);
+    for (int gi = 0; gi < g.groups; ++gi) {
+      im2col(x, g, n0, nb, gi * cpg, rows.data());
+      sgemm('N', 'T', P, kpg, Kc, 1.f, rows.data(), Kc, wr.data() + static_cast<index_t>(gi) * kpg * Kc, Kc, 0.f,
+            y + static_cast<index_t>(n0) * pixels_out(g) * g.K + gi * kpg, g.K);
+    }
+  }
+}
+
+void conv_gemm_backward_input(const float* dy, const float* w, const ConvGeom& g, float* dx) {
+  const int cpg = g.cpg(), kpg = g.kpg();
+  if (g.pointwise()) {
+    const index_t P = static_cast<index_t>(g.N) * pixels_out(g);
+    if (unit_stride(g)) {
+      for (int gi = 0; gi < g.groups; ++gi)
+        sgemm('N', 'N', P, cpg, kpg, 1.f, dy + gi * kpg, g.K, w + static_cast<index_t>(gi) * kpg * cpg, cpg, 0.f,
+              dx + gi * cpg, g.C);
+      return;
+    }
+    std::vector<float> dxs(static_cast<std::size_t>(P) * g.C);
+    for (int gi = 0; gi < g.groups; ++gi)
+      sgemm('N', 'N', P, cpg, kpg, 1.f, dy + gi * kpg, g.K, w + static_cast<index_t>(gi) * kpg * cpg, cpg, 0.f,
+            dxs.data() + gi * cpg, g.C);
+    std::memset(dx, 0, sizeof(float) * g.N * pixels_in(g) * g.C);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int n = 0; n < g.N; ++n)
+      for (int oy = 0; oy < g.Ho; ++oy)
+        for (int ox = 0; ox < g.Wo; ++ox)
+          std::memcpy(dx + ((static_cast<index_t>(n) * g.H + oy * g.sh) * g.W + ox * g.sw) * g.C,
+                      dxs.data() + ((static_cast<index_t>(n) * g.Ho + oy) * g.Wo + ox) * g.C, sizeof(float) * g.C);
+    return;
+  }
+  const std::vector<float> wr = repack_weight(w, g);
+  const index_t Kc = static_cast<index_t>(g.kh) * g.kw * cpg;
+  const int nb_max = chunk_images(g);
+  std::vector<float> drows(static_cast<std::size_t>(nb_max) * pixels_out(g) * Kc);
+  std::memset(dx, 0, sizeof(float) * g.N * pixels_in(g) * g.C);
+  for (int n0 = 0; n0 < g.N; n0 += nb_max) {
+    const int nb = std::min(nb_max, g.N - n0);
+    const index_t P = static_cast<index_t>(nb) * pixels_out(g);
+    for (int gi = 0; gi < g.groups; ++gi) {
+      sgemm('N', 'N', P, Kc, kpg, 1.f, dy + static_cast<index_t>(n0) * pixels_out(g) * g.K + gi * kpg, g.K,
+            wr.data() + static_cast<index_t>(gi) * kpg * Kc, Kc, 0.f, drows.data(), Kc);
+      col2im(drows.data(), g, n0, nb, gi * cpg, dx);
+    }
+  }
+}
+
+void conv_gemm_backward_weight(const float* dy, const float* x, const ConvGeom& g, float* dw) {
+  const int cpg = g.cpg(), kpg = g.kpg();
+  if (g.pointwise()) {
+    std::vector<float> gathered;
+    const float* rows = x;
+    if (!unit_stride(g)) {
+      gathered = gather_strided(x, g);
+      rows = gathered.data();
+    }
+    const index_t P = static_cast<index_t>(g.N) * pixels_out(g);
+    for (int gi = 0; gi < g.groups; ++gi)
+      sgemm('T', 'N', kpg, cpg, P, 1.f, dy + gi * kpg, g.K, rows + gi * cpg, g.C, 0.f,
+            dw + static_cast<index_t>(gi) * kpg * cpg, cpg);
+    return;
+  }
+  const index_t Kc = static_cast<index_t>(g.kh) * g.kw * cpg;
+  std::vector<float> dwr(static_cast<std::size_t>(g.K) * Kc, 0.f);
+  const int nb_max = chunk_images(g);
+  std::vector<float> rows(static_cast<std::size_t>(nb_max) * pixels_out(g) * Kc);
+  for (int n0 = 0; n0 < g.N; n0 += nb_max) {
+    const int nb = std::min(nb_max, g.N - n0);
+    const index_t P = static_cast<index_t>(nb) * pixels_out(g);
+    for (int gi = 0; gi < g.groups; ++gi) {
+      im2col(x, g, n0, nb, gi * cpg, rows.data());
+      sgemm('T', 'N', kpg, Kc, P, 1.f, dy + static_cast<index_t>(n0) * pixels_out(g) * g.K + gi * kpg, g.K, rows.data(),
+            Kc, n0 == 0 ? 0.f : 1.f, dwr.data() + static_cast<index_t>(gi) * kpg * Kc, Kc);
+    }
+  }
+  unpack_weight(dwr.data(), g, dw);
+}
+
+}  // namespace rx
