@@ -8,10 +8,12 @@
         "native/src/conv.cc",
         "native/src/conv_gemm.cc",
         "native/src/conv_grouped.cc",
+        "native/src/conv_grouped_avx2.cc",
         "native/src/cpu.cc",
         "native/src/elementwise.cc",
         "native/src/gemm.cc",
         "native/src/linear.cc",
+        "native/src/optim.cc",
         "native/src/pool.cc",
         "native/src/softmax.cc"
       ],

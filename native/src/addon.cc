@@ -304,6 +304,18 @@ Napi::Value SoftmaxBackward(const Napi::CallbackInfo& info) {
   return guarded(info, [&] { rx::softmax_backward(dy, y, outer, static_cast<int>(dim), inner, dx); });
 }
 
+// sgdStep(param, grad, buf | null, lr, momentum, dampening, weightDecay, nesterov, first)
+Napi::Value SgdStep(const Napi::CallbackInfo& info) {
+  const index_t n = info[0].IsTypedArray() ? info[0].As<Napi::Float32Array>().ElementLength() : 0;
+  float* param = f32(info, 0, "param", n);
+  const float* grad = f32(info, 1, "grad", n);
+  float* buf = f32(info, 2, "momentumBuffer", n, true);
+  rx::SgdOptions o{info[3].As<Napi::Number>().DoubleValue(), info[4].As<Napi::Number>().DoubleValue(),
+                   info[5].As<Napi::Number>().DoubleValue(), info[6].As<Napi::Number>().DoubleValue(),
+                   info[7].ToBoolean().Value(), info[8].ToBoolean().Value()};
+  return guarded(info, [&] { rx::sgd_step(param, grad, buf, n, o); });
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   const std::pair<const char*, Napi::Function::Callback> functions[] = {
       {"info", Info},
@@ -328,7 +340,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"linear", Linear},
       {"linearBackward", LinearBackward},
       {"softmax", Softmax},
-      {"softmaxBackward", SoftmaxBackward},
+            {"softmaxBackward", SoftmaxBackward},
+      {"sgdStep", SgdStep},
   };
   for (const auto& [name, fn] : functions) exports.Set(name, Napi::Function::New(env, fn, name));
   return exports;

@@ -16,7 +16,10 @@ void relu_forward(const float* x, index_t n, float* y) {
 
 void relu_backward(const float* dy, const float* y, index_t n, float* dx) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
-  for (index_t i = 0; i < n; ++i) dx[i] = y[i] > 0.f ? dy[i] : 0.f;
+    for (index_t i = 0; i < n; ++i) {
+    const float d = dy[i];  // loaded unconditionally, so the select vectorises
+    dx[i] = y[i] > 0.f ? d : 0.f;
+  }
 }
 
 void add_forward(const float* a, const float* b, index_t n, float* y) {

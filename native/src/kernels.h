@@ -54,4 +54,12 @@ void linear_backward(const float* dy, const float* x, const float* w, index_t ro
 void softmax_forward(const float* x, index_t outer, int dim, index_t inner, bool log, float* y);
 void softmax_backward(const float* dy, const float* y, index_t outer, int dim, index_t inner, float* dx);
 
+// ---- optimizer ----
+struct SgdOptions {
+  double lr, momentum, dampening, weight_decay;
+  bool nesterov, first;
+};
+// buf may be null (no momentum).
+void sgd_step(float* param, const float* grad, float* buf, index_t n, const SgdOptions& o);
+
 }  // namespace rx

@@ -3,6 +3,7 @@ import type { Storage } from '../tensor/storage.js';
 import { formatShape, sameShape } from '../tensor/shape.js';
 import type { GradNode } from './node.js';
 import { noGrad } from './grad-mode.js';
+import { getBackend } from '../backend/index.js';
 
 /**
  * Reverse-mode differentiation from `root`, like torch.Tensor.backward():
@@ -132,10 +133,7 @@ function accumulateLeaf(leaf: Tensor, g: Tensor): void {
 
 function addGradients(a: Tensor, b: Tensor): Tensor {
   const out = Tensor.output(a.shape, a.format);
-  const o = out.data;
-  const x = a.data;
-  const y = b.toFormat(a.format).data;
-  for (let i = 0; i < o.length; i++) o[i] = x[i]! + y[i]!;
+  getBackend().add(a.data, b.toFormat(a.format).data, out.data);
   return out;
 }
 

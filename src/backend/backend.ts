@@ -202,4 +202,27 @@ export interface Backend {
   ): void;
   /** Log-softmax along the middle axis of [outer, dim, inner]. */
   logSoftmax(x: Float32Array, outer: number, dim: number, inner: number, y: Float32Array): void;
+
+  // ---- optimizer ----
+  /**
+   * One SGD update in place, PyTorch's single-tensor semantics with float32 intermediates:
+   *   d = grad + weightDecay·param;  buf = first ? d : momentum·buf + (1 − dampening)·d  (when buf);
+   *   d = nesterov ? d + momentum·buf : buf  (when buf);  param −= lr·d
+   */
+  sgdStep(
+    param: Float32Array,
+    grad: Float32Array,
+    momentumBuffer: Float32Array | null,
+    options: SgdStepOptions,
+  ): void;
+}
+
+export interface SgdStepOptions {
+  readonly lr: number;
+  readonly momentum: number;
+  readonly dampening: number;
+  readonly weightDecay: number;
+  readonly nesterov: boolean;
+  /** The buffer's first step: it is set to d rather than updated. */
+  readonly first: boolean;
 }

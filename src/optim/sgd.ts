@@ -2,6 +2,7 @@ import type { Parameter } from '../nn/parameter.js';
 import { Tensor } from '../tensor/tensor.js';
 import { formatShape, sameShape } from '../tensor/shape.js';
 import { Optimizer } from './optimizer.js';
+import { getBackend } from '../backend/index.js';
 
 export interface SGDOptions {
   lr: number;
@@ -19,7 +20,7 @@ interface SGDHyper {
 }
 
 /**
- * torch.optim.SGD, single-tensor semantics, each intermediate rounded to float32 as PyTorch does:
+ * torch.optim.SGD, single-tensor semantics (the update itself is the backend's sgdStep kernel):
  *   d = grad + weightDecay·p
  *   buf = d (first step) | momentum·buf + (1 − dampening)·d
  *   d = nesterov ? d + momentum·buf : buf          (when momentum ≠ 0)
@@ -39,29 +40,25 @@ export class SGD extends Optimizer<SGDHyper> {
   }
 
   step(): void {
-    const f = Math.fround;
+    const backend = getBackend();
     for (const group of this.paramGroups) {
       const { momentum, dampening, weightDecay, nesterov } = group.hyper;
-      const lr = group.lr;
       for (const p of group.params) {
         if (p.grad === null) continue;
-        const w = p.data;
-        const g = p.grad.data;
-        let buf = this.momentumBuffers.get(p);
-        const first = buf === undefined;
-        if (momentum !== 0 && buf === undefined) {
-          buf = new Float32Array(w.length);
+        let buf = this.momentumBuffers.get(p) ?? null;
+        const first = buf === null;
+        if (momentum !== 0 && buf === null) {
+          buf = new Float32Array(p.numel);
           this.momentumBuffers.set(p, buf);
         }
-        for (let i = 0; i < w.length; i++) {
-          let d = weightDecay !== 0 ? f(g[i]! + f(weightDecay * w[i]!)) : g[i]!;
-          if (buf !== undefined) {
-            const b = first ? d : f(f(momentum * buf[i]!) + f((1 - dampening) * d));
-            buf[i] = b;
-            d = nesterov ? f(d + f(momentum * b)) : b;
-          }
-          w[i] = f(w[i]! - f(lr * d));
-        }
+        backend.sgdStep(p.data, p.grad.toFormat(p.format).data, momentum !== 0 ? buf : null, {
+          lr: group.lr,
+          momentum,
+          dampening,
+          weightDecay,
+          nesterov,
+          first,
+        });
       }
     }
   }

@@ -106,6 +106,17 @@ export interface NativeAddon {
     inner: number,
     dx: Float32Array,
   ): void;
+  sgdStep(
+    param: Float32Array,
+    grad: Float32Array,
+    buf: Float32Array | null,
+    lr: number,
+    momentum: number,
+    dampening: number,
+    weightDecay: number,
+    nesterov: boolean,
+    first: boolean,
+  ): void;
 }
 
 /** The package root: the nearest directory above this file that holds package.json. */

@@ -87,6 +87,8 @@ export function createNativeBackend(addon: NativeAddon): Backend {
     softmax: (x, outer, dim, inner, y) => addon.softmax(x, outer, dim, inner, false, y),
     logSoftmax: (x, outer, dim, inner, y) => addon.softmax(x, outer, dim, inner, true, y),
     softmaxBackward: (dy, y, outer, dim, inner, dx) => addon.softmaxBackward(dy, y, outer, dim, inner, dx),
+    sgdStep: (param, grad, buf, o) =>
+      addon.sgdStep(param, grad, buf, o.lr, o.momentum, o.dampening, o.weightDecay, o.nesterov, o.first),
   };
 }
 

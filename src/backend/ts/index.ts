@@ -11,6 +11,7 @@ import {
   maxPoolBackward,
 } from './pool.js';
 import { logSoftmax, softmax, softmaxBackward } from './softmax.js';
+import { sgdStep } from './optim.js';
 
 /** The TypeScript reference kernels: the oracle for every other backend, and the fallback. */
 export const tsBackend: Backend = {
@@ -36,4 +37,5 @@ export const tsBackend: Backend = {
   softmax,
   softmaxBackward,
   logSoftmax,
+  sgdStep,
 };

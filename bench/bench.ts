@@ -1,0 +1,300 @@
+/**
+ * Throughput and memory benchmark for resnext50_32x4d at 224x224 (see README "Performance").
+ *   npm run bench                 human-readable summary
+ *   npm run bench -- --json       one JSON object
+ *   npm run bench -- --layers     adds a per-layer table for every distinct conv shape
+ *   npm run bench -- --rss-steps 200   trains that many steps and reports RSS drift
+ * Rates are reported next to the sgemm rate this same run measures, since the machine is shared and
+ * noisy: ratios, medians over repeats, never asserted.
+ */
+import { parseArgs } from 'node:util';
+import {
+  backward,
+  createModel,
+  F,
+  getBackend,
+  nativeInfo,
+  noGrad,
+  onMetaDevice,
+  setBackend,
+  setNativeThreads,
+  sgemmGflops,
+  SGD,
+  summarize,
+  Tensor,
+  useBackend,
+  type Backend,
+  type Conv2dGeometry,
+} from '../src/index.js';
+import { Conv2d } from '../src/nn/index.js';
+
+const { values: args } = parseArgs({
+  options: {
+    json: { type: 'boolean', default: false },
+    layers: { type: 'boolean', default: false },
+    backend: { type: 'string', default: 'native' },
+    threads: { type: 'string' },
+    'train-batch': { type: 'string', default: '16' },
+    'train-steps': { type: 'string', default: '3' },
+    'infer-repeats': { type: 'string', default: '5' },
+    'rss-steps': { type: 'string', default: '0' },
+    profile: { type: 'boolean', default: false },
+    size: { type: 'string', default: '224' },
+  },
+});
+
+const log = (line: string): void => {
+  if (!args.json) console.log(line);
+};
+
+function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function time(fn: () => void): number {
+  const t0 = performance.now();
+  fn();
+  return (performance.now() - t0) / 1000;
+}
+
+const rssMB = (): number => process.memoryUsage.rss() / 2 ** 20;
+const peakRssMB = (): number => process.resourceUsage().maxRSS / 1024;
+
+useBackend(args.backend === 'ts' ? 'ts' : 'native');
+if (args.threads) setNativeThreads(Number(args.threads));
+const backend: Backend = getBackend();
+
+/** Seconds spent in each backend kernel, when --profile wraps them. */
+const kernelSeconds = new Map<string, number>();
+if (args.profile) {
+  const timed = Object.fromEntries(
+    Object.entries(backend).map(([name, value]) => {
+      if (typeof value !== 'function') return [name, value];
+      const fn = value as (...a: unknown[]) => unknown;
+      return [
+        name,
+        (...a: unknown[]) => {
+          const t0 = performance.now();
+          const r = fn(...a);
+          kernelSeconds.set(name, (kernelSeconds.get(name) ?? 0) + (performance.now() - t0) / 1000);
+          return r;
+        },
+      ];
+    }),
+  ) as unknown as Backend;
+  setBackend(timed);
+}
+const size = Number(args.size);
+const arch = 'resnext50_32x4d';
+const macs = summarize(
+  onMetaDevice(() => createModel(arch)),
+  [3, size, size],
+).macsPerImage;
+const forwardGflop = (2 * macs) / 1e9;
+
+const sgemm = sgemmGflops(2048, 7) ?? NaN;
+log(`backend ${backend.name} ${JSON.stringify(nativeInfo())}`);
+log(`sgemm 2048x2048x2048: ${sgemm.toFixed(1)} GFLOP/s (best of 7)`);
+log(`${arch} at ${size}x${size}: ${(macs / 1e9).toFixed(2)} GMACs per image forward`);
+
+const model = createModel(arch);
+
+function inferRate(batch: number, repeats: number): number {
+  model.eval();
+  const x = Tensor.randn([batch, 3, size, size]);
+  noGrad(() => model.forward(x));
+  const times: number[] = [];
+  for (let r = 0; r < repeats; r++) times.push(time(() => noGrad(() => model.forward(x))));
+  return batch / median(times);
+}
+
+const inferRepeats = Number(args['infer-repeats']);
+const inferBs1 = inferRate(1, inferRepeats);
+log(
+  `inference batch 1: ${inferBs1.toFixed(2)} img/s (${(((inferBs1 * forwardGflop) / sgemm) * 100).toFixed(0)}% of sgemm)`,
+);
+const inferBs8 = inferRate(8, Math.max(2, Math.ceil(inferRepeats / 2)));
+log(
+  `inference batch 8: ${inferBs8.toFixed(2)} img/s (${(((inferBs8 * forwardGflop) / sgemm) * 100).toFixed(0)}% of sgemm)`,
+);
+
+const trainBatch = Number(args['train-batch']);
+model.train();
+const optimizer = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 1e-4 });
+const xTrain = Tensor.randn([trainBatch, 3, size, size]);
+const yTrain = Tensor.int64(Array.from({ length: trainBatch }, (_, i) => i % 1000));
+const phases = { forward: [] as number[], backward: [] as number[], step: [] as number[] };
+function trainStep(): number {
+  return time(() => {
+    optimizer.zeroGrad();
+    let loss!: Tensor;
+    phases.forward.push(time(() => (loss = F.crossEntropy(model.forward(xTrain), yTrain))));
+    phases.backward.push(time(() => backward(loss)));
+    phases.step.push(time(() => optimizer.step()));
+  });
+}
+trainStep();
+kernelSeconds.clear();
+const trainTimes: number[] = [];
+for (let s = 0; s < Number(args['train-steps']); s++) trainTimes.push(trainStep());
+const trainRate = trainBatch / median(trainTimes);
+const trainFraction = (trainRate * 3 * forwardGflop) / sgemm;
+log(
+  `training batch ${trainBatch}: ${trainRate.toFixed(2)} img/s (${(trainFraction * 100).toFixed(0)}% of sgemm); ` +
+    `step ${median(trainTimes).toFixed(2)} s = forward ${median(phases.forward).toFixed(2)} + backward ` +
+    `${median(phases.backward).toFixed(2)} + SGD ${median(phases.step).toFixed(2)}`,
+);
+log(`peak RSS: ${peakRssMB().toFixed(0)} MB`);
+if (args.profile) {
+  const steps = trainTimes.length;
+  const total = trainTimes.reduce((a, b) => a + b, 0) / steps;
+  const rows = [...kernelSeconds].sort((a, b) => b[1] - a[1]);
+  const inKernels = rows.reduce((a, [, t]) => a + t, 0) / steps;
+  log(`kernel time per training step (${total.toFixed(2)} s, of which kernels ${inKernels.toFixed(2)} s):`);
+  for (const [name, t] of rows) log(`  ${name.padEnd(28)} ${(t / steps).toFixed(3)} s`);
+}
+
+let rssDrift: { steps: number; first: number; last: number; max: number } | null = null;
+const rssSteps = Number(args['rss-steps']);
+if (rssSteps > 0) {
+  const samples: number[] = [];
+  for (let s = 0; s < rssSteps; s++) {
+    trainStep();
+    samples.push(rssMB());
+  }
+  const first = median(samples.slice(0, Math.min(10, samples.length)));
+  const last = median(samples.slice(-Math.min(10, samples.length)));
+  rssDrift = { steps: rssSteps, first, last, max: Math.max(...samples) };
+  log(
+    `RSS over ${rssSteps} steps: first ${first.toFixed(0)} MB, last ${last.toFixed(0)} MB (${(((last - first) / first) * 100).toFixed(1)}%), max ${rssDrift.max.toFixed(0)} MB`,
+  );
+}
+
+interface LayerRow {
+  shape: string;
+  groups: number;
+  count: number;
+  forwardMs: number;
+  backwardInputMs: number;
+  backwardWeightMs: number;
+  gflops: { forward: number; backwardInput: number; backwardWeight: number; total: number };
+}
+
+function layerTable(batch: number): LayerRow[] {
+  const traced = onMetaDevice(() => createModel(arch));
+  const shapes = new Map<string, { g: Conv2dGeometry; count: number }>();
+  for (const [, m] of traced.namedModules()) {
+    if (!(m instanceof Conv2d)) continue;
+    m.registerForwardHook((mod, input, output) => {
+      const c = mod as Conv2d;
+      const g: Conv2dGeometry = {
+        batch,
+        inChannels: c.inChannels,
+        inHeight: input.shape[2]!,
+        inWidth: input.shape[3]!,
+        outChannels: c.outChannels,
+        outHeight: output.shape[2]!,
+        outWidth: output.shape[3]!,
+        kernelH: c.kernelSize[0],
+        kernelW: c.kernelSize[1],
+        strideH: c.stride[0],
+        strideW: c.stride[1],
+        padH: c.padding[0],
+        padW: c.padding[1],
+        dilationH: 1,
+        dilationW: 1,
+        groups: c.groups,
+      };
+      const key = `${g.inChannels}x${g.inHeight}x${g.inWidth} -> ${g.outChannels}x${g.outHeight}x${g.outWidth} k${g.kernelH} s${g.strideH} g${g.groups}`;
+      const entry = shapes.get(key);
+      if (entry) entry.count++;
+      else shapes.set(key, { g, count: 1 });
+    });
+  }
+  traced.forward(Tensor.meta([2, 3, size, size]));
+  const rows: LayerRow[] = [];
+  for (const [shape, { g, count }] of shapes) {
+    const x = Tensor.randn([g.batch * g.inChannels * g.inHeight * g.inWidth]).data;
+    const w = Tensor.randn([(g.outChannels * g.inChannels * g.kernelH * g.kernelW) / g.groups]).data;
+    const y = new Float32Array(g.batch * g.outChannels * g.outHeight * g.outWidth);
+    const dy = Tensor.randn([y.length]).data;
+    const dx = new Float32Array(x.length);
+    const dw = new Float32Array(w.length);
+    const reps = 5;
+    const measure = (fn: () => void): number => {
+      fn();
+      const t: number[] = [];
+      for (let r = 0; r < reps; r++) t.push(time(fn));
+      return median(t);
+    };
+    const f = measure(() => backend.conv2d(x, w, null, g, y));
+    const bi = measure(() => backend.conv2dBackwardInput(dy, w, g, dx));
+    const bw = measure(() => backend.conv2dBackwardWeight(dy, x, g, dw, null));
+    const flop = (2 * y.length * (g.inChannels / g.groups) * g.kernelH * g.kernelW) / 1e9;
+    rows.push({
+      shape,
+      groups: g.groups,
+      count,
+      forwardMs: f * 1e3,
+      backwardInputMs: bi * 1e3,
+      backwardWeightMs: bw * 1e3,
+      gflops: {
+        forward: flop / f,
+        backwardInput: flop / bi,
+        backwardWeight: flop / bw,
+        total: (3 * flop) / (f + bi + bw),
+      },
+    });
+  }
+  return rows;
+}
+
+let layers: LayerRow[] | null = null;
+if (args.layers) {
+  layers = layerTable(trainBatch);
+  log('');
+  log(`per-layer convolution, batch ${trainBatch} (ms and GFLOP/s; % is forward+backward vs sgemm):`);
+  log(
+    `${'shape'.padEnd(44)} ${'n'.padStart(2)} ${'fwd ms'.padStart(8)} ${'bwd-in ms'.padStart(9)} ${'bwd-w ms'.padStart(9)}  ${'fwd'.padStart(6)} ${'bwd-in'.padStart(6)} ${'bwd-w'.padStart(6)} ${'total'.padStart(6)}  %sgemm`,
+  );
+  for (const r of layers) {
+    log(
+      `${r.shape.padEnd(44)} ${String(r.count).padStart(2)} ${r.forwardMs.toFixed(1).padStart(8)} ${r.backwardInputMs.toFixed(1).padStart(9)} ${r.backwardWeightMs.toFixed(1).padStart(9)}  ` +
+        `${r.gflops.forward.toFixed(1).padStart(6)} ${r.gflops.backwardInput.toFixed(1).padStart(6)} ${r.gflops.backwardWeight.toFixed(1).padStart(6)} ${r.gflops.total.toFixed(1).padStart(6)}  ${((r.gflops.total / sgemm) * 100).toFixed(0).padStart(5)}%`,
+    );
+  }
+}
+
+if (args.json) {
+  console.log(
+    JSON.stringify(
+      {
+        backend: backend.name,
+        native: nativeInfo(),
+        threads: nativeInfo()?.threads ?? 1,
+        arch,
+        image_size: size,
+        gmacs_per_image: macs / 1e9,
+        sgemm_gflops: sgemm,
+        infer_bs1_img_s: inferBs1,
+        infer_bs8_img_s: inferBs8,
+        infer_gflops_fraction: (inferBs8 * forwardGflop) / sgemm,
+        train_batch: trainBatch,
+        train_bs16_img_s: trainRate,
+        train_gflops_fraction: trainFraction,
+        train_step_s: {
+          forward: median(phases.forward),
+          backward: median(phases.backward),
+          sgd: median(phases.step),
+        },
+        peak_rss_mb: peakRssMB(),
+        rss_drift: rssDrift,
+        layers,
+      },
+      null,
+      2,
+    ),
+  );
+}

@@ -1,0 +1,195 @@
+/**
+ * The native kernels against the TypeScript reference, op by op, forward and backward, on shapes
+ * chosen to hit every code path: odd spatial sizes, stride 1 and 2, padding, groups 1, 2, 32 and 64,
+ * channel counts that are not multiples of 8, batch 1 and > 1; the AVX2 kernels also against the
+ * portable ones.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  backward,
+  F,
+  forcePortableKernels,
+  Generator,
+  nativeBackend,
+  nativeInfo,
+  setBackend,
+  Tensor,
+  tsBackend,
+  type Backend,
+} from '../../src/index.js';
+import { maxAbs, maxAbsDiff } from '../helpers/assert.js';
+
+const native = nativeBackend();
+if (!native && process.env.RESNEXT_REQUIRE_NATIVE === '1')
+  throw new Error('native addon required but not loadable');
+
+interface Result {
+  out: number[];
+  grads: number[][];
+}
+
+/** Runs f on fresh copies of the inputs with a backend; returns the output and input gradients in NCHW order. */
+function run(backend: Backend, inputs: Tensor[], f: (...t: Tensor[]) => Tensor, seed = 3): Result {
+  const previous = setBackend(backend);
+  try {
+    const copies = inputs.map((t) => t.clone().requiresGrad_());
+    const y = f(...copies);
+    const r = Tensor.randn(y.shape, { generator: new Generator(seed) });
+    backward(y, r);
+    return { out: y.toArray(), grads: copies.map((c) => c.grad!.toArray()) };
+  } finally {
+    setBackend(previous);
+  }
+}
+
+function expectSame(a: Result, b: Result, what: string, rtol = 1e-4): void {
+  const tol = (ref: number[]): number => rtol * Math.max(1, maxAbs(ref));
+  expect(maxAbsDiff(a.out, b.out), `${what}: output`).toBeLessThanOrEqual(tol(b.out));
+  a.grads.forEach((g, i) => {
+    expect(maxAbsDiff(g, b.grads[i]!), `${what}: gradient of input ${i}`).toBeLessThanOrEqual(
+      tol(b.grads[i]!),
+    );
+  });
+}
+
+const gen = new Generator(2024);
+const randn = (...shape: number[]): Tensor => Tensor.randn(shape, { generator: gen });
+
+describe.runIf(native !== null)('native kernels match the reference', () => {
+  it('reports its kernels and threads', () => {
+    const info = nativeInfo()!;
+    expect(['avx2', 'portable']).toContain(info.kernels);
+    expect(info.threads).toBeGreaterThanOrEqual(1);
+  });
+
+  const convCases = [
+    // [name, N, C, H, W, K, k, stride, pad, groups, bias]
+    ['ResNeXt stage 1 block (4 per group, pair kernel)', 2, 128, 9, 11, 128, 3, 1, 1, 32, false],
+    ['ResNeXt stride-2 block, 8 per group', 2, 256, 11, 9, 256, 3, 2, 1, 32, false],
+    ['16 per group, batch 1, odd size', 1, 512, 7, 7, 512, 3, 1, 1, 32, false],
+    ['32 per group, stride 2', 3, 1024, 5, 6, 1024, 3, 2, 1, 32, false],
+    ['64 groups of 4 (resnext101_64x4d)', 2, 256, 6, 5, 256, 3, 1, 1, 64, false],
+    ['groups 2, 5 channels per group (portable path)', 2, 10, 7, 5, 6, 3, 2, 1, 2, true],
+    ['groups 2, 12 per group in, 8 out', 1, 24, 6, 7, 16, 3, 1, 1, 2, false],
+    ['dense 3x3, channels not a multiple of 8', 2, 13, 9, 7, 11, 3, 1, 1, 1, true],
+    ['dense 3x3 stride 2 no padding', 1, 6, 10, 9, 7, 3, 2, 0, 1, false],
+    ['7x7 stride 2 stem', 2, 3, 23, 19, 16, 7, 2, 3, 1, false],
+    ['1x1', 2, 20, 5, 7, 12, 1, 1, 0, 1, true],
+    ['1x1 stride 2 projection', 2, 24, 9, 7, 40, 1, 2, 0, 1, false],
+    ['grouped 1x1', 1, 12, 4, 5, 8, 1, 1, 0, 4, true],
+    ['5x5 grouped, pad 2', 1, 16, 8, 9, 16, 5, 1, 2, 2, false],
+  ] as const;
+  for (const [name, N, C, H, W, K, k, stride, pad, groups, bias] of convCases) {
+    it(`conv2d: ${name}`, () => {
+      const inputs = [randn(N, C, H, W), randn(K, C / groups, k, k).toFormat('nchw')];
+      if (bias) inputs.push(randn(K));
+      const f = (x: Tensor, w: Tensor, b?: Tensor): Tensor =>
+        F.conv2d(x, w, b ?? null, { stride, padding: pad, groups });
+      const reference = run(tsBackend, inputs, f);
+      expectSame(run(native!, inputs, f), reference, name);
+      const was = forcePortableKernels(true);
+      try {
+        expectSame(run(native!, inputs, f), reference, `${name} (portable kernels)`);
+      } finally {
+        forcePortableKernels(was);
+      }
+    });
+  }
+
+  it('conv2d with dilation 2', () => {
+    const inputs = [randn(2, 8, 9, 9), randn(8, 4, 3, 3)];
+    const f = (x: Tensor, w: Tensor): Tensor => F.conv2d(x, w, null, { padding: 2, dilation: 2, groups: 2 });
+    expectSame(run(native!, inputs, f), run(tsBackend, inputs, f), 'dilated');
+  });
+
+  it('batch norm, train and eval, with odd channel counts and spatial sizes', () => {
+    for (const [N, C, H, W] of [
+      [2, 13, 5, 7],
+      [1, 64, 3, 3],
+      [4, 3, 1, 2],
+    ] as const) {
+      const inputs = [randn(N, C, H, W), randn(C), randn(C)];
+      const train = (x: Tensor, g: Tensor, b: Tensor): Tensor =>
+        F.batchNorm(x, {
+          runningMean: Tensor.zeros([C]),
+          runningVar: Tensor.ones([C]),
+          weight: g,
+          bias: b,
+          training: true,
+        });
+      expectSame(run(native!, inputs, train), run(tsBackend, inputs, train), `bn train ${N}x${C}x${H}x${W}`);
+      const rm = randn(C);
+      const rv = Tensor.rand([C], { low: 0.5, high: 2, generator: gen });
+      const evalFn = (x: Tensor, g: Tensor, b: Tensor): Tensor =>
+        F.batchNorm(x, { runningMean: rm, runningVar: rv, weight: g, bias: b, training: false });
+      expectSame(run(native!, inputs, evalFn), run(tsBackend, inputs, evalFn), `bn eval ${N}x${C}x${H}x${W}`);
+    }
+  });
+
+  it('batch norm updates the running statistics identically', () => {
+    const x = randn(3, 5, 4, 3);
+    const stats = (backend: Backend): number[] => {
+      const previous = setBackend(backend);
+      const rm = Tensor.zeros([5]);
+      const rv = Tensor.ones([5]);
+      F.batchNorm(x, { runningMean: rm, runningVar: rv, training: true });
+      setBackend(previous);
+      return [...rm.toArray(), ...rv.toArray()];
+    };
+    expect(maxAbsDiff(stats(native!), stats(tsBackend))).toBeLessThan(1e-6);
+  });
+
+  it('relu, add, pools, linear, softmax and cross-entropy', () => {
+    const cases: [string, Tensor[], (...t: Tensor[]) => Tensor][] = [
+      ['relu', [randn(2, 5, 3, 3)], (x) => F.relu(x!)],
+      ['add', [randn(2, 6, 3, 5), randn(2, 6, 3, 5)], (a, b) => F.add(a!, b!)],
+      ['max pool 3/2/1', [randn(2, 10, 9, 7)], (x) => F.maxPool2d(x!, 3, { stride: 2, padding: 1 })],
+      ['max pool ceil', [randn(1, 3, 5, 5)], (x) => F.maxPool2d(x!, 2, { ceilMode: true })],
+      ['adaptive avg 1x1', [randn(3, 12, 7, 7)], (x) => F.adaptiveAvgPool2d(x!, 1)],
+      ['adaptive avg 3x2', [randn(2, 5, 7, 5)], (x) => F.adaptiveAvgPool2d(x!, [3, 2])],
+      ['adaptive max 2x3', [randn(2, 5, 7, 5)], (x) => F.adaptiveMaxPool2d(x!, [2, 3])],
+      ['linear', [randn(5, 17), randn(9, 17), randn(9)], (x, w, b) => F.linear(x!, w!, b!)],
+      ['softmax', [randn(4, 7)], (x) => F.softmax(x!, 1)],
+      ['log softmax', [randn(3, 2, 5)], (x) => F.logSoftmax(x!, 1)],
+      [
+        'cross-entropy with label smoothing',
+        [randn(6, 10)],
+        (x) => F.crossEntropy(x!, Tensor.int64([0, 9, 3, 3, 5, 1]), { labelSmoothing: 0.1 }),
+      ],
+    ];
+    for (const [name, inputs, f] of cases)
+      expectSame(run(native!, inputs, f), run(tsBackend, inputs, f), name);
+  });
+
+  it('rejects arrays that do not match the geometry, naming them', () => {
+    const g = {
+      batch: 1,
+      inChannels: 4,
+      inHeight: 3,
+      inWidth: 3,
+      outChannels: 4,
+      outHeight: 3,
+      outWidth: 3,
+      kernelH: 3,
+      kernelW: 3,
+      strideH: 1,
+      strideW: 1,
+      padH: 1,
+      padW: 1,
+      dilationH: 1,
+      dilationW: 1,
+      groups: 2,
+    };
+    const x = new Float32Array(36);
+    const w = new Float32Array(72);
+    expect(() => native!.conv2d(x, w, null, g, new Float32Array(35))).toThrow(
+      'y has 35 elements, expected 36',
+    );
+    expect(() => native!.conv2d(x, new Float32Array(10), null, g, new Float32Array(36))).toThrow(
+      'weight has 10 elements, expected 72',
+    );
+    expect(() => native!.conv2d(x, w, null, { ...g, outHeight: 4 }, new Float32Array(36))).toThrow(
+      'inconsistent convolution geometry',
+    );
+  });
+});
