@@ -22,3 +22,26 @@ export * from './models/index.js';
 export * from './optim/index.js';
 export * from './io/index.js';
 export { summary, summarize, type SummaryReport, type SummaryRow } from './summary.js';
+export * as data from './data/index.js';
+export {
+  DataLoader,
+  scanImageFolder,
+  loadIdxDataset,
+  type Dataset,
+  type TransformSpec,
+} from './data/index.js';
+export {
+  train,
+  DEFAULT_TRAIN_CONFIG,
+  type TrainConfig,
+  type TrainHooks,
+  type TrainResult,
+  type OptimizerName,
+} from './train/trainer.js';
+export { evaluate } from './train/evaluate.js';
+export { ClassificationMetrics, type ClassReport } from './train/metrics.js';
+export { saveCheckpoint, loadCheckpoint, type ModelMeta, type Checkpoint } from './train/checkpoint.js';
+export { loadTrainedModel, loadPretrained } from './train/model-setup.js';
+export { predictFiles, collectImages, type Prediction } from './train/predict.js';
+export { writeReport, type EpochRecord } from './train/report.js';
+export { prepareData, type DataConfig, type PreparedData } from './train/data-setup.js';

@@ -24,3 +24,30 @@ export function intList(flag: string): (value: string) => number[] {
     return nums;
   };
 }
+
+export function positiveNumber(flag: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n <= 0)
+      throw new InvalidArgumentError(`${flag} must be a positive number, got "${value}"`);
+    return n;
+  };
+}
+
+export function nonNegative(flag: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < 0)
+      throw new InvalidArgumentError(`${flag} must be a number >= 0, got "${value}"`);
+    return n;
+  };
+}
+
+export function fraction(flag: string): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (value.trim() === '' || !(n > 0 && n < 1))
+      throw new InvalidArgumentError(`${flag} must be between 0 and 1 (exclusive), got "${value}"`);
+    return n;
+  };
+}

@@ -2,6 +2,9 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { modelsCommand } from './models.js';
 import { summaryCommand } from './summary.js';
+import { trainCommand } from './train.js';
+import { evalCommand } from './eval.js';
+import { predictCommand } from './predict.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf-8')) as {
   version: string;
@@ -11,6 +14,9 @@ export function buildProgram(): Command {
   return new Command('resnext')
     .description('ResNeXt image classification in TypeScript: define, inspect, train and run ResNeXt models')
     .version(pkg.version)
+    .addCommand(trainCommand())
+    .addCommand(evalCommand())
+    .addCommand(predictCommand())
     .addCommand(summaryCommand())
     .addCommand(modelsCommand())
     .showHelpAfterError('(run with --help for usage)');

@@ -49,6 +49,12 @@ register(
   { layers: [3, 4, 6, 3], groups: 32, widthPerGroup: 4, stemBias: true, shortcutNorm: false, numClasses: 2 },
 );
 
+register(
+  'resnext_tiny',
+  'A tiny ResNeXt (stem 16, planes 8-64, blocks 1-2-1-1, 4 groups): the PyTorch fixture network, for tests and quick experiments',
+  { layers: [1, 2, 1, 1], planes: [8, 16, 32, 64], stemWidth: 16, groups: 4, widthPerGroup: 32 },
+);
+
 export function listModels(): string[] {
   return [...registry.keys()];
 }

@@ -18,7 +18,7 @@ export abstract class Optimizer<H> {
       params.length > 0 && 'params' in params[0]!
         ? (params as { params: Parameter[]; lr?: number }[])
         : [{ params: params as Parameter[] }];
-    this.paramGroups = groups.map((g) => ({ params: [...g.params], lr: g.lr ?? lr, hyper }));
+    this.paramGroups = groups.map((g) => ({ params: [...g.params], lr: g.lr ?? lr, hyper: { ...hyper } }));
     const seen = new Set<Parameter>();
     for (const g of this.paramGroups) {
       if (new Set(g.params).size !== g.params.length)

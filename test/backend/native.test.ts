@@ -78,6 +78,12 @@ describe.runIf(native !== null)('native kernels match the reference', () => {
     ['1x1 stride 2 projection', 2, 24, 9, 7, 40, 1, 2, 0, 1, false],
     ['grouped 1x1', 1, 12, 4, 5, 8, 1, 1, 0, 4, true],
     ['5x5 grouped, pad 2', 1, 16, 8, 9, 16, 5, 1, 2, 2, false],
+    // The last stages of a 32x32 input: 2x2, 1x1 and stride 2 onto 1x1.
+    ['pair kernel on 1x1 maps', 4, 128, 1, 1, 128, 3, 1, 1, 32, false],
+    ['block kernel on 2x2 maps', 4, 512, 2, 2, 512, 3, 1, 1, 32, false],
+    ['block kernel, stride 2 from 2x2 to 1x1', 4, 1024, 2, 2, 1024, 3, 2, 1, 32, false],
+    ['block kernel on 1x1 maps', 3, 1024, 1, 1, 1024, 3, 1, 1, 32, false],
+    ['pair kernel, stride 2 from 3x3', 2, 128, 3, 3, 128, 3, 2, 1, 32, false],
   ] as const;
   for (const [name, N, C, H, W, K, k, stride, pad, groups, bias] of convCases) {
     it(`conv2d: ${name}`, () => {

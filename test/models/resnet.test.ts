@@ -22,6 +22,7 @@ describe('ResNet / ResNeXt family', () => {
     expect(meta('resnet50').parameterCount()).toBe(25_557_032);
     expect(meta('resnext50_32x4d_tutorial').parameterCount()).toBe(22_976_386);
     expect(meta('resnext50_32x4d_tutorial', { numClasses: 2 }).parameterCount()).toBe(22_976_386);
+    expect(meta('resnext_tiny', { numClasses: 5 }).parameterCount()).toBe(170_965);
   });
 
   it("uses torchvision's state_dict keys", () => {

@@ -4,8 +4,8 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { packageRoot } from '../../util/package-root.js';
 
 /** The addon's functions; arrays are validated against the geometry on the C++ side. */
 export interface NativeAddon {
@@ -117,17 +117,6 @@ export interface NativeAddon {
     nesterov: boolean,
     first: boolean,
   ): void;
-}
-
-/** The package root: the nearest directory above this file that holds package.json. */
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('cannot find the package root');
-    dir = parent;
-  }
-  return dir;
 }
 
 let cached: { addon: NativeAddon | null; reason: string } | null = null;

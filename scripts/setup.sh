@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what resnext needs on Debian 12 and builds it; safe to run again (it skips what is done).
+#   system packages  libdnnl-dev (oneDNN: the GEMM of the native kernels), g++ and make (the addon),
+#                    dataset-fashion-mnist (the demo's data)
+#   npm packages     npm ci, which also builds the native addon and the TypeScript
+# Without root (and no sudo) the system packages are skipped with a notice: everything still runs,
+# on the TypeScript kernels, except the Fashion-MNIST demo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+dpkg -s libdnnl-dev >/dev/null 2>&1 || missing+=(libdnnl-dev)
+dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || missing+=(dataset-fashion-mnist)
+command -v g++ >/dev/null 2>&1 || missing+=(g++)
+command -v make >/dev/null 2>&1 || missing+=(make)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    sudo=()
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo=(sudo)
+  else
+    sudo=(none)
+  fi
+  if [ "${sudo[0]:-}" = none ]; then
+    echo "setup: cannot install ${missing[*]} without root; continuing without them" >&2
+  else
+    echo "setup: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    "${sudo[@]}" apt-get update -qq
+    "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+elif [ ! -f build/Release/resnext_native.node ] && dpkg -s libdnnl-dev >/dev/null 2>&1; then
+  npm run build:native || echo "setup: the native addon did not build; the TypeScript kernels will be used" >&2
+fi

@@ -1,0 +1,186 @@
+import { Command, Option } from 'commander';
+import { useBackend } from '../backend/index.js';
+import { listModels } from '../models/registry.js';
+import { DEFAULT_TRAIN_CONFIG, train, type TrainConfig } from '../train/trainer.js';
+import { isBuiltin } from '../train/data-setup.js';
+import { fraction, nonNegative, positiveInt, positiveNumber } from './args.js';
+
+interface TrainFlags {
+  data?: string;
+  dataDir?: string;
+  valData?: string;
+  valSplit: number;
+  arch: string;
+  classes?: number;
+  imageSize?: number;
+  epochs: number;
+  batchSize: number;
+  optimizer: 'sgd' | 'adam' | 'adamw';
+  lr: number;
+  momentum: number;
+  nesterov: boolean;
+  weightDecay: number;
+  scheduler: 'constant' | 'step' | 'cosine' | 'onecycle';
+  warmupEpochs: number;
+  labelSmoothing: number;
+  seed: number;
+  threads?: number;
+  out?: string;
+  resume?: string;
+  subset?: number;
+  valSubset?: number;
+  weights?: string;
+  freezeBackbone: boolean;
+  workers: number;
+  strict: boolean;
+  augment?: 'none' | 'flip' | 'crop-flip';
+  summary: boolean;
+  backend?: 'native' | 'ts';
+  progress: boolean;
+}
+
+function defaultOut(data: string, arch: string): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  const name = isBuiltin(data)
+    ? data
+    : data
+        .replace(/[/\\]+$/, '')
+        .split(/[/\\]/)
+        .pop() || 'data';
+  return `runs/${name}-${arch}-${stamp}`;
+}
+
+export function trainCommand(): Command {
+  const d = DEFAULT_TRAIN_CONFIG;
+  return new Command('train')
+    .description('train a model on an image folder or a built-in dataset, keeping the best epoch')
+    .option(
+      '-d, --data <dir|fashion-mnist|mnist>',
+      'an image folder (one sub-folder per class) or a built-in dataset',
+    )
+    .option(
+      '--data-dir <dir>',
+      "folder of the IDX files for fashion-mnist or mnist (default: Debian's dataset-fashion-mnist)",
+    )
+    .option('--val-data <dir>', 'a separate validation folder (instead of --val-split)')
+    .option(
+      '--val-split <fraction>',
+      'stratified validation share of an image folder',
+      fraction('--val-split'),
+      d.valSplit,
+    )
+    .addOption(new Option('-a, --arch <name>', 'architecture').choices(listModels()).default(d.arch))
+    .option(
+      '-c, --classes <n>',
+      'number of classes (inferred from the data; given, it is checked)',
+      positiveInt('--classes'),
+    )
+    .option(
+      '--image-size <px>',
+      'input size (default 224 for folders, 32 for built-in datasets)',
+      positiveInt('--image-size'),
+    )
+    .option('-e, --epochs <n>', 'epochs', positiveInt('--epochs'), d.epochs)
+    .option('-b, --batch-size <n>', 'batch size', positiveInt('--batch-size'), d.batchSize)
+    .addOption(
+      new Option('--optimizer <name>', 'optimizer').choices(['sgd', 'adam', 'adamw']).default(d.optimizer),
+    )
+    .option('--lr <rate>', 'learning rate (the peak for onecycle)', positiveNumber('--lr'), d.lr)
+    .option('--momentum <m>', 'SGD momentum', nonNegative('--momentum'), d.momentum)
+    .option('--nesterov', 'Nesterov momentum (SGD)', d.nesterov)
+    .option('--weight-decay <wd>', 'weight decay', nonNegative('--weight-decay'), d.weightDecay)
+    .addOption(
+      new Option('--scheduler <name>', 'learning-rate schedule')
+        .choices(['constant', 'step', 'cosine', 'onecycle'])
+        .default(d.scheduler),
+    )
+    .option(
+      '--warmup-epochs <n>',
+      'linear warm-up (onecycle: the rising share of the cycle)',
+      nonNegative('--warmup-epochs'),
+      d.warmupEpochs,
+    )
+    .option(
+      '--label-smoothing <eps>',
+      'cross-entropy label smoothing',
+      nonNegative('--label-smoothing'),
+      d.labelSmoothing,
+    )
+    .option('--seed <n>', 'seed of the split, the order and the augmentation', nonNegative('--seed'), d.seed)
+    .option(
+      '--threads <n>',
+      'native kernel threads (default: all cores, or $RESNEXT_THREADS)',
+      positiveInt('--threads'),
+    )
+    .option('-o, --out <dir>', 'run directory (default runs/<data>-<arch>-<time>)')
+    .option('--resume <dir>', 'continue the run in <dir> exactly where it stopped')
+    .option('--subset <n>', 'train on a stratified subset of n images', positiveInt('--subset'))
+    .option('--val-subset <n>', 'validate on a stratified subset of n images', positiveInt('--val-subset'))
+    .option(
+      '--weights <file>',
+      'start from these weights (safetensors; a different class count gets a new head)',
+    )
+    .option('--freeze-backbone', 'train only the classifier head', d.freezeBackbone)
+    .option(
+      '--workers <n>',
+      'data loader worker threads (0: decode on the main thread)',
+      nonNegative('--workers'),
+      d.workers,
+    )
+    .option('--strict', 'fail on an unreadable image instead of skipping it', d.strict)
+    .addOption(
+      new Option('--augment <kind>', 'training augmentation for image folders').choices([
+        'none',
+        'flip',
+        'crop-flip',
+      ]),
+    )
+    .option('--summary', 'print the model summary first', false)
+    .addOption(
+      new Option('--backend <name>', 'kernels (default: native when built)').choices(['native', 'ts']),
+    )
+    .option('--no-progress', 'no progress bar (periodic lines only)')
+    .action(async (flags: TrainFlags) => {
+      if (flags.backend) useBackend(flags.backend);
+      if (!flags.data && !flags.resume)
+        throw new Error(
+          '--data is required (an image folder, fashion-mnist or mnist), or --resume <run dir>',
+        );
+      if (flags.resume && flags.out && flags.out !== flags.resume)
+        throw new Error('--resume continues the run in its own folder; do not pass --out');
+      const config: TrainConfig = {
+        ...DEFAULT_TRAIN_CONFIG,
+        data: flags.data ?? '',
+        dataDir: flags.dataDir,
+        valData: flags.valData,
+        valSplit: flags.valSplit,
+        arch: flags.arch,
+        classes: flags.classes,
+        imageSize: flags.imageSize,
+        epochs: flags.epochs,
+        batchSize: flags.batchSize,
+        optimizer: flags.optimizer,
+        lr: flags.lr,
+        momentum: flags.momentum,
+        nesterov: flags.nesterov,
+        weightDecay: flags.weightDecay,
+        scheduler: flags.scheduler,
+        warmupEpochs: flags.warmupEpochs,
+        labelSmoothing: flags.labelSmoothing,
+        seed: flags.seed,
+        threads: flags.threads,
+        out: flags.resume ?? flags.out ?? defaultOut(flags.data ?? 'run', flags.arch),
+        subset: flags.subset,
+        valSubset: flags.valSubset,
+        weights: flags.weights,
+        freezeBackbone: flags.freezeBackbone,
+        workers: flags.workers,
+        strict: flags.strict,
+        augment: flags.augment,
+        resume: flags.resume !== undefined,
+      };
+      const result = await train(config, { printSummary: flags.summary, progress: flags.progress });
+      if (result.status === 'nan') process.exitCode = 2;
+      if (result.status === 'interrupted') process.exitCode = 130;
+    });
+}

@@ -1,0 +1,86 @@
+/**
+ * Checkpoints are safetensors files: the model's state_dict under PyTorch's names (so they load in
+ * PyTorch with safetensors.torch.load_file), optionally the optimizer state under "optimizer.", and
+ * JSON metadata that makes a file self-describing (architecture, class names, input size,
+ * normalisation, and for resumable checkpoints the run's position). Written atomically.
+ */
+import type { DType } from '../tensor/dtype.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { loadSafetensors, saveSafetensors } from '../io/safetensors.js';
+import type { TransformSpec } from '../data/transforms.js';
+
+export const CHECKPOINT_FORMAT = 'resnext-checkpoint-1';
+
+/** What a weights file carries besides tensors, so that eval and predict need no other input. */
+export interface ModelMeta {
+  arch: string;
+  classes: string[];
+  /** [C, H, W] of the model input. */
+  inputShape: [number, number, number];
+  mean: number[];
+  std: number[];
+  /** The evaluation-time transforms (before normalisation). */
+  evalTransforms: TransformSpec[];
+}
+
+export interface Checkpoint {
+  model: Map<string, Tensor<DType>>;
+  optimizer: Map<string, Tensor>;
+  meta: ModelMeta | null;
+  /** Free-form JSON objects stored next to the model metadata (run state, config). */
+  extra: Record<string, unknown>;
+}
+
+export async function saveCheckpoint(
+  path: string,
+  model: ReadonlyMap<string, Tensor<DType>>,
+  meta: ModelMeta,
+  options: { optimizer?: ReadonlyMap<string, Tensor>; extra?: Record<string, unknown> } = {},
+): Promise<void> {
+  const tensors = new Map<string, Tensor<DType>>(model);
+  for (const [k, v] of options.optimizer ?? []) tensors.set(`optimizer.${k}`, v);
+  const metadata: Record<string, string> = { format: CHECKPOINT_FORMAT, model: JSON.stringify(meta) };
+  for (const [k, v] of Object.entries(options.extra ?? {})) metadata[k] = JSON.stringify(v);
+  await saveSafetensors(path, tensors, { metadata });
+}
+
+export async function loadCheckpoint(path: string): Promise<Checkpoint> {
+  const { tensors, metadata } = await loadSafetensors(path);
+  const model = new Map<string, Tensor<DType>>();
+  const optimizer = new Map<string, Tensor>();
+  for (const [k, v] of tensors) {
+    if (k.startsWith('optimizer.')) optimizer.set(k.slice('optimizer.'.length), v as Tensor);
+    else model.set(k, v);
+  }
+  let meta: ModelMeta | null = null;
+  const extra: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(metadata)) {
+    if (k === 'format') continue;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(v);
+    } catch {
+      parsed = v;
+    }
+    if (k === 'model') meta = validateMeta(path, parsed);
+    else extra[k] = parsed;
+  }
+  return { model, optimizer, meta, extra };
+}
+
+function validateMeta(path: string, value: unknown): ModelMeta {
+  const m = value as Partial<ModelMeta>;
+  const ok =
+    typeof m === 'object' &&
+    m !== null &&
+    typeof m.arch === 'string' &&
+    Array.isArray(m.classes) &&
+    m.classes.every((c) => typeof c === 'string') &&
+    Array.isArray(m.inputShape) &&
+    m.inputShape.length === 3 &&
+    Array.isArray(m.mean) &&
+    Array.isArray(m.std) &&
+    Array.isArray(m.evalTransforms);
+  if (!ok) throw new Error(`${path}: the "model" metadata is malformed`);
+  return m as ModelMeta;
+}

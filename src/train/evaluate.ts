@@ -1,0 +1,38 @@
+/** Evaluation: one pass over a loader in eval mode without recording a graph. */
+import { noGrad } from '../autograd/grad-mode.js';
+import type { DataLoader } from '../data/loader.js';
+import type { Module } from '../nn/module.js';
+import { crossEntropy } from '../ops/loss.js';
+import { ClassificationMetrics } from './metrics.js';
+
+export interface EvaluateOptions {
+  epoch?: number;
+  onBatch?: (done: number, total: number, metrics: ClassificationMetrics) => void;
+}
+
+export async function evaluate(
+  model: Module,
+  loader: DataLoader,
+  classes: readonly string[],
+  options: EvaluateOptions = {},
+): Promise<{ metrics: ClassificationMetrics; skipped: { name: string; reason: string }[] }> {
+  const metrics = new ClassificationMetrics(classes);
+  const skipped: { name: string; reason: string }[] = [];
+  const wasTraining = model.training;
+  model.eval();
+  try {
+    const total = loader.batchesPerEpoch;
+    for await (const batch of loader.epoch(options.epoch ?? 0)) {
+      skipped.push(...batch.skipped);
+      if (batch.x.shape[0] === 0) continue;
+      noGrad(() => {
+        const logits = model.forward(batch.x);
+        metrics.update(logits, batch.y, crossEntropy(logits, batch.y).item());
+      });
+      options.onBatch?.(batch.index + 1, total, metrics);
+    }
+  } finally {
+    model.train(wasTraining);
+  }
+  return { metrics, skipped };
+}

@@ -1,0 +1,94 @@
+/** Prediction with a trained model: decode, the model's own eval transforms, softmax, top-k. */
+import { statSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { noGrad } from '../autograd/grad-mode.js';
+import { decodeImage, isImageFile } from '../data/image.js';
+import { buildTransform, outputSideHint, toTensorInto } from '../data/transforms.js';
+import type { ResNet } from '../models/resnet.js';
+import { softmax } from '../ops/activation.js';
+import { Generator } from '../tensor/rng.js';
+import { Tensor } from '../tensor/tensor.js';
+import type { ModelMeta } from './checkpoint.js';
+
+export interface Prediction {
+  file: string;
+  top: { label: string; index: number; probability: number }[];
+  error?: string;
+}
+
+/** Image files named directly or found (recursively, sorted) in folders. */
+export function collectImages(inputs: readonly string[]): string[] {
+  const out: string[] = [];
+  const walk = (p: string): void => {
+    const st = statSync(p);
+    if (st.isDirectory()) {
+      for (const name of readdirSync(p).sort()) if (!name.startsWith('.')) walk(join(p, name));
+    } else if (isImageFile(p)) out.push(p);
+  };
+  for (const input of inputs) {
+    try {
+      const st = statSync(input);
+      if (st.isDirectory()) walk(input);
+      else out.push(input);
+    } catch {
+      throw new Error(`${input}: no such file or folder`);
+    }
+  }
+  return out;
+}
+
+export async function predictFiles(
+  model: ResNet,
+  meta: ModelMeta,
+  files: readonly string[],
+  options: { topK?: number; batchSize?: number } = {},
+): Promise<Prediction[]> {
+  const topK = Math.min(options.topK ?? 5, meta.classes.length);
+  const batchSize = options.batchSize ?? 16;
+  const transform = buildTransform(meta.evalTransforms);
+  const hint = outputSideHint(meta.evalTransforms);
+  const [C, H, W] = meta.inputShape;
+  const results: Prediction[] = [];
+  model.eval();
+  for (let start = 0; start < files.length; start += batchSize) {
+    const chunk = files.slice(start, start + batchSize);
+    const decoded = await Promise.all(
+      chunk.map((f) =>
+        decodeImage(f, { shorterSide: hint }).then(
+          (img) => ({ img, error: null as string | null }),
+          (e: Error) => ({ img: null, error: e.message }),
+        ),
+      ),
+    );
+    const ok = decoded.map((d, i) => ({ ...d, file: chunk[i]! })).filter((d) => d.img);
+    const x = Tensor.empty([ok.length, C, H, W]);
+    ok.forEach((d, i) => {
+      const out = transform(d.img!, new Generator(0));
+      if (out.channels !== C || out.height !== H || out.width !== W) {
+        throw new Error(
+          `${d.file}: the model's transforms gave ${out.channels}x${out.height}x${out.width}, expected ${C}x${H}x${W}`,
+        );
+      }
+      toTensorInto(out, meta.mean, meta.std, x.data, i * C * H * W);
+    });
+    const probs = ok.length ? noGrad(() => softmax(model.forward(x), 1)).toArray() : [];
+    let k = 0;
+    for (const d of decoded.map((dd, i) => ({ ...dd, file: chunk[i]! }))) {
+      if (!d.img) {
+        results.push({ file: d.file, top: [], error: d.error! });
+        continue;
+      }
+      const row = probs.slice(k * meta.classes.length, (k + 1) * meta.classes.length);
+      k++;
+      const order = row
+        .map((p, i) => [p, i] as const)
+        .sort((a, b) => b[0] - a[0])
+        .slice(0, topK);
+      results.push({
+        file: d.file,
+        top: order.map(([p, i]) => ({ label: meta.classes[i]!, index: i, probability: p })),
+      });
+    }
+  }
+  return results;
+}

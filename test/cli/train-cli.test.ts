@@ -1,0 +1,156 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { makeImageFolder } from '../helpers/image-folder.js';
+
+const bin = resolve(dirname(fileURLToPath(import.meta.url)), '../../bin/resnext.js');
+const run = (...args: string[]): { code: number | null; out: string; err: string } => {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf-8' });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+};
+
+describe('resnext train / eval / predict', () => {
+  it('trains on an image folder, then evaluates and predicts with the result', async () => {
+    const data = await makeImageFolder(['cat', 'dog'], 8, 24);
+    const out = join(mkdtempSync(join(tmpdir(), 'cli-')), 'run');
+    const t = run(
+      'train',
+      '--data',
+      data,
+      '--arch',
+      'resnext_tiny',
+      '--image-size',
+      '32',
+      '--epochs',
+      '1',
+      '--batch-size',
+      '4',
+      '--workers',
+      '0',
+      '--out',
+      out,
+      '--no-progress',
+    );
+    expect(t.err).toBe('');
+    expect(t.code).toBe(0);
+    expect(t.out).toContain('12 training images, 4 validation images (stratified 20% of');
+    expect(t.out).toMatch(
+      /epoch 1\/1: train loss [\d.]+ top-1 [\d.]+% \| val loss [\d.]+ top-1 [\d.]+% \| lr/,
+    );
+    expect(t.out).toContain(`report: ${out}/report.html`);
+
+    const e = run(
+      'eval',
+      '--weights',
+      join(out, 'best.safetensors'),
+      '--data',
+      data,
+      '--workers',
+      '0',
+      '--out',
+      join(out, 'eval'),
+    );
+    expect(e.code).toBe(0);
+    expect(e.out).toMatch(/^16 images: loss [\d.]+, top-1 [\d.]+%/);
+    expect(e.out).toContain('class  precision  recall  support');
+    expect(e.out).toContain('true \\ predicted');
+    expect(existsSync(join(out, 'eval', 'confusion.png'))).toBe(true);
+    const evalJson = JSON.parse(readFileSync(join(out, 'eval', 'eval.json'), 'utf-8')) as {
+      images: number;
+      classes: string[];
+    };
+    expect(evalJson.images).toBe(16);
+    expect(evalJson.classes).toEqual(['cat', 'dog']);
+
+    const p = run(
+      'predict',
+      '--weights',
+      join(out, 'best.safetensors'),
+      join(data, 'cat'),
+      '--top-k',
+      '2',
+      '--json',
+    );
+    expect(p.code).toBe(0);
+    const preds = JSON.parse(p.out) as { file: string; top: { label: string; probability: number }[] }[];
+    expect(preds.length).toBe(8);
+    expect(preds[0]!.top.map((x) => x.label).sort()).toEqual(['cat', 'dog']);
+    const text = run('predict', '--weights', join(out, 'best.safetensors'), join(data, 'dog', 'img0.png'));
+    expect(text.out).toMatch(/img0\.png: (cat|dog) [\d.]+%, (cat|dog) [\d.]+%/);
+  });
+
+  it('names bad inputs', async () => {
+    const data = await makeImageFolder(['a', 'b'], 2, 16);
+    expect(run('train', '--data', '/no/such/place', '--out', join(tmpdir(), 'x')).err).toContain(
+      'data folder /no/such/place does not exist',
+    );
+    expect(run('train').err).toContain('--data is required');
+    expect(run('train', '--data', data, '--optimizer', 'rmsprop').err).toContain(
+      "argument 'rmsprop' is invalid",
+    );
+    expect(run('train', '--data', data, '--lr', 'fast').err).toContain(
+      '--lr must be a positive number, got "fast"',
+    );
+    expect(run('predict', '--weights', '/no/file.safetensors', 'x.png').err).toContain(
+      '/no/file.safetensors: cannot read file (ENOENT)',
+    );
+    const e = run('eval', '--weights', join(data, 'a', 'img0.jpg'), '--data', data);
+    expect(e.code).toBe(1);
+    expect(e.err).toContain('img0.jpg');
+  });
+
+  it('writes a checkpoint on Ctrl-C and resumes from it', async () => {
+    const data = await makeImageFolder(['a', 'b'], 6, 24);
+    const out = join(mkdtempSync(join(tmpdir(), 'cli-')), 'run');
+    const child = spawn(process.execPath, [
+      bin,
+      'train',
+      '--data',
+      data,
+      '--arch',
+      'resnext_tiny',
+      '--image-size',
+      '32',
+      '--epochs',
+      '30',
+      '--batch-size',
+      '2',
+      '--workers',
+      '0',
+      '--out',
+      out,
+      '--no-progress',
+    ]);
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+    });
+    // Interrupt once training is under way; fail (rather than hang) if the process ends first.
+    const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    const started = new Promise<void>((resolveStarted) => {
+      const poll = setInterval(() => {
+        if (stdout.includes('optimizer')) {
+          clearInterval(poll);
+          setTimeout(() => {
+            child.kill('SIGINT');
+            resolveStarted();
+          }, 1500);
+        }
+      }, 100);
+      void exited.then(() => clearInterval(poll));
+    });
+    await Promise.race([started, exited]);
+    const code = await exited;
+    expect(code).toBe(130);
+    expect(stdout).toMatch(/interrupted (at|after) epoch \d+/);
+    expect(stdout).toContain(`Continue with: resnext train --resume ${out}`);
+    expect(existsSync(join(out, 'last.safetensors'))).toBe(true);
+    const resumed = run('train', '--resume', out, '--epochs', '30', '--workers', '0', '--no-progress');
+    expect(resumed.code).toBe(0);
+    expect(resumed.out).toMatch(new RegExp(`resuming ${out} at epoch \\d+, batch \\d+`));
+    expect(resumed.out).toContain('epoch 30/30');
+  });
+});

@@ -1,0 +1,199 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  DEFAULT_TRAIN_CONFIG,
+  loadCheckpoint,
+  loadTrainedModel,
+  predictFiles,
+  saveSafetensors,
+  train,
+  createModel,
+  type TrainConfig,
+} from '../../src/index.js';
+import { makeImageFolder } from '../helpers/image-folder.js';
+
+const quiet = { log: () => {}, progress: false };
+
+async function config(overrides: Partial<TrainConfig> = {}): Promise<TrainConfig> {
+  const root = await makeImageFolder(['circle', 'square', 'triangle'], 10, 24);
+  return {
+    ...DEFAULT_TRAIN_CONFIG,
+    data: root,
+    out: mkdtempSync(join(tmpdir(), 'run-')),
+    arch: 'resnext_tiny',
+    imageSize: 32,
+    epochs: 2,
+    batchSize: 8,
+    optimizer: 'sgd',
+    lr: 0.01,
+    momentum: 0.9,
+    workers: 0,
+    ...overrides,
+  };
+}
+
+describe('train()', () => {
+  it('trains, keeps the best epoch and writes checkpoints, history and a report', async () => {
+    const c = await config();
+    const result = await train(c, quiet);
+    expect(result.status).toBe('completed');
+    expect(result.history.length).toBe(2);
+    for (const f of [
+      'best.safetensors',
+      'last.safetensors',
+      'config.json',
+      'history.json',
+      'history.csv',
+      'report.html',
+      'curves.png',
+      'curves.svg',
+      'confusion.png',
+      'confusion.svg',
+    ]) {
+      expect(existsSync(join(c.out, f)), f).toBe(true);
+    }
+    const history = JSON.parse(readFileSync(join(c.out, 'history.json'), 'utf-8')) as { valAcc: number }[];
+    expect(history.length).toBe(2);
+    expect(readFileSync(join(c.out, 'history.csv'), 'utf-8').split('\n')[0]).toBe(
+      'epoch,train_loss,train_acc,val_loss,val_acc,val_top5,lr,seconds,images_per_second',
+    );
+    expect(readFileSync(join(c.out, 'report.html'), 'utf-8')).toContain('<svg');
+    const png = readFileSync(join(c.out, 'curves.png'));
+    expect(png.subarray(1, 4).toString()).toBe('PNG');
+    const best = await loadCheckpoint(join(c.out, 'best.safetensors'));
+    expect(best.meta!.classes).toEqual(['circle', 'square', 'triangle']);
+    expect(best.model.has('layer1.0.conv2.weight')).toBe(true);
+    expect(best.optimizer.size).toBe(0);
+    const last = await loadCheckpoint(join(c.out, 'last.safetensors'));
+    expect(last.optimizer.size).toBeGreaterThan(0);
+    expect(result.best!.valAcc).toBe(Math.max(...history.map((h) => h.valAcc)));
+  });
+
+  it('resumes exactly: the losses after resuming equal those of an uninterrupted run', async () => {
+    const base = await config({ epochs: 3 });
+    const uninterrupted: number[] = [];
+    await train(base, { ...quiet, onStep: (_e, _b, loss) => uninterrupted.push(loss) });
+
+    const split = { ...base, out: mkdtempSync(join(tmpdir(), 'run-')) };
+    const first: number[] = [];
+    const stopped = await train(split, {
+      ...quiet,
+      onStep: (_e, _b, loss) => first.push(loss),
+      stopAfterSteps: 4,
+    });
+    expect(stopped.status).toBe('interrupted');
+    expect(stopped.message).toContain(`--resume ${split.out}`);
+    const rest: number[] = [];
+    const resumed = await train(
+      { ...split, resume: true },
+      { ...quiet, onStep: (_e, _b, loss) => rest.push(loss) },
+    );
+    expect(resumed.status).toBe('completed');
+    expect([...first, ...rest]).toEqual(uninterrupted);
+    expect(resumed.history.length).toBe(3);
+  });
+
+  it('stops on a NaN loss and leaves the last good checkpoint intact', async () => {
+    const c = await config({ epochs: 3 });
+    let lastBytes: Buffer | null = null;
+    let model: ReturnType<typeof createModel> | null = null;
+    const result = await train(c, {
+      ...quiet,
+      onModel: (m) => (model = m),
+      onStep: (epoch) => {
+        if (epoch === 1 && lastBytes === null) {
+          lastBytes = readFileSync(join(c.out, 'last.safetensors'));
+          model!.fc!.weight.data.fill(Number.NaN);
+        }
+      },
+    });
+    expect(result.status).toBe('nan');
+    expect(result.message).toMatch(
+      /loss became NaN at epoch 2, batch 2; training stopped\. The last good checkpoint is .*last\.safetensors/,
+    );
+    expect(readFileSync(join(c.out, 'last.safetensors')).equals(lastBytes!)).toBe(true);
+  });
+
+  it('fine-tunes from weights with another class count (new head) and can freeze the backbone', async () => {
+    const c = await config({ epochs: 1 });
+    const pretrained = createModel('resnext_tiny', { numClasses: 7 });
+    const weights = join(c.out, 'pretrained.safetensors');
+    await saveSafetensors(weights, pretrained.stateDict());
+    const logs: string[] = [];
+    const run = { ...c, out: join(c.out, 'ft'), weights, freezeBackbone: true };
+    let trainable = 0;
+    await train(run, {
+      log: (l) => logs.push(l),
+      progress: false,
+      onModel: (m) => (trainable = m.parameterCount({ trainableOnly: true })),
+    });
+    expect(logs.some((l) => l.includes('new 3-class head (was 7)'))).toBe(true);
+    expect(trainable).toBe(256 * 3 + 3);
+    // The frozen backbone still holds the pretrained weights; the head was trained.
+    const { model } = await loadTrainedModel(join(run.out, 'best.safetensors'));
+    expect(model.conv1.weight.toArray()).toEqual(pretrained.conv1.weight.toArray());
+    expect(model.fc!.weight.shape).toEqual([3, 256]);
+  });
+
+  it('refuses weights for another architecture, naming keys', async () => {
+    const c = await config({ epochs: 1 });
+    const weights = join(c.out, 'resnet50.safetensors');
+    await saveSafetensors(weights, createModel('resnet50', { numClasses: 3 }).stateDict());
+    await expect(train({ ...c, out: join(c.out, 'x'), weights }, quiet)).rejects.toThrow(
+      /weights file .*resnet50\.safetensors does not fit this architecture: .*mis-shaped conv1\.weight \(file \[64, 3, 7, 7\], model \[16, 3, 7, 7\]\)/,
+    );
+  });
+
+  it('skips a corrupt image and names it, or fails with strict', async () => {
+    const c = await config({ epochs: 1 });
+    const bad = join(c.data, 'square', 'broken.jpg');
+    writeFileSync(bad, Buffer.from('not an image'));
+    const logs: string[] = [];
+    await train({ ...c, out: join(c.out, 'a') }, { log: (l) => logs.push(l), progress: false });
+    expect(logs.some((l) => l.includes(`skipped unreadable image ${bad}`))).toBe(true);
+    await expect(train({ ...c, out: join(c.out, 'b'), strict: true }, quiet)).rejects.toThrow(
+      `${bad}: cannot decode image`,
+    );
+  });
+
+  it('gives clear errors for bad settings and paths', async () => {
+    const c = await config({ epochs: 1 });
+    await expect(train({ ...c, data: '/no/such/dir', out: join(c.out, 'a') }, quiet)).rejects.toThrow(
+      'data folder /no/such/dir does not exist',
+    );
+    await expect(train({ ...c, classes: 5, out: join(c.out, 'b') }, quiet)).rejects.toThrow(
+      '--classes 5 does not match the data, which has 3 classes',
+    );
+    await expect(train({ ...c, lr: -1, out: join(c.out, 'c') }, quiet)).rejects.toThrow(
+      '--lr must be positive',
+    );
+    await expect(train({ ...c, arch: 'resnext9000', out: join(c.out, 'd') }, quiet)).rejects.toThrow(
+      'unknown architecture "resnext9000"',
+    );
+    await train({ ...c, out: join(c.out, 'e') }, quiet);
+    await expect(train({ ...c, out: join(c.out, 'e') }, quiet)).rejects.toThrow(
+      'already holds a run (last.safetensors); continue it with --resume',
+    );
+    await expect(train({ ...c, out: join(c.out, 'nothing'), resume: true }, quiet)).rejects.toThrow(
+      'no run to continue there',
+    );
+  });
+
+  it('predicts with class names from the weights file', async () => {
+    const c = await config({ epochs: 1 });
+    await train(c, quiet);
+    const { model, meta } = await loadTrainedModel(join(c.out, 'best.safetensors'));
+    const files = [join(c.data, 'circle', 'img0.jpg'), join(c.data, 'square', 'img1.webp')];
+    const preds = await predictFiles(model, meta, files, { topK: 2 });
+    expect(preds.map((p) => p.file)).toEqual(files);
+    for (const p of preds) {
+      expect(p.top.length).toBe(2);
+      expect(['circle', 'square', 'triangle']).toContain(p.top[0]!.label);
+      expect(p.top[0]!.probability).toBeGreaterThanOrEqual(p.top[1]!.probability);
+    }
+    await expect(loadTrainedModel(join(c.data, 'circle', 'img0.jpg'))).rejects.toThrow();
+  });
+});
