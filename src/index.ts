@@ -1,6 +1,13 @@
 /** resnext: ResNeXt image classification in TypeScript, with PyTorch's semantics. */
 export * from './tensor/index.js';
-export { backward, noGrad, isGradEnabled, setGradEnabled, type GradNode } from './autograd/index.js';
+export {
+  backward,
+  noGrad,
+  inferenceMode,
+  isGradEnabled,
+  setGradEnabled,
+  type GradNode,
+} from './autograd/index.js';
 export * as F from './ops/index.js';
 export {
   getBackend,

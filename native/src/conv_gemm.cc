@@ -24,23 +24,42 @@ index_t pixels_in(const ConvGeom& g) { return static_cast<index_t>(g.H) * g.W; }
 index_t pixels_out(const ConvGeom& g) { return static_cast<index_t>(g.Ho) * g.Wo; }
 
 // rows[(n, oy, ox)][(ky, kx, ci)] for images [n0, n0 + nb) and channels [c0, c0 + cpg); zero outside.
+// When all channels are taken and the dilation is 1, the kx taps of one kernel row are one contiguous
+// run of kw·C input floats (the stem: 7 pixels × 3 channels), copied at once.
 void im2col(const float* x, const ConvGeom& g, int n0, int nb, int c0, float* rows) {
   const int cpg = g.cpg();
   const index_t Kc = static_cast<index_t>(g.kh) * g.kw * cpg;
+  const bool runs = cpg == g.C && g.dw == 1;
 #pragma omp parallel for collapse(2) schedule(static)
   for (int n = 0; n < nb; ++n) {
     for (int oy = 0; oy < g.Ho; ++oy) {
       for (int ox = 0; ox < g.Wo; ++ox) {
         float* r = rows + ((static_cast<index_t>(n) * g.Ho + oy) * g.Wo + ox) * Kc;
+        const int ix0 = ox * g.sw - g.pw;
         for (int ky = 0; ky < g.kh; ++ky) {
           const int iy = oy * g.sh - g.ph + ky * g.dh;
-          for (int kx = 0; kx < g.kw; ++kx, r += cpg) {
-            const int ix = ox * g.sw - g.pw + kx * g.dw;
-            if (iy < 0 || iy >= g.H || ix < 0 || ix >= g.W) {
-              std::memset(r, 0, sizeof(float) * cpg);
-            } else {
-              std::memcpy(r, x + ((static_cast<index_t>(n0 + n) * g.H + iy) * g.W + ix) * g.C + c0, sizeof(float) * cpg);
+          if (iy < 0 || iy >= g.H) {
+            std::fill(r, r + static_cast<index_t>(g.kw) * cpg, 0.f);
+            r += static_cast<index_t>(g.kw) * cpg;
+            continue;
+          }
+          const float* src_row = x + ((static_cast<index_t>(n0 + n) * g.H + iy) * g.W) * g.C + c0;
+          if (runs) {
+            const int lo = std::max(0, -ix0), hi = std::min(g.kw, g.W - ix0);  // valid kx: [lo, hi)
+            std::fill(r, r + static_cast<index_t>(std::max(lo, 0)) * cpg, 0.f);
+            if (hi > lo) {
+              const float* s = src_row + static_cast<index_t>(ix0 + lo) * g.C;
+              float* d = r + static_cast<index_t>(lo) * cpg;
+              for (index_t i = 0; i < static_cast<index_t>(hi - lo) * cpg; ++i) d[i] = s[i];
             }
+            std::fill(r + static_cast<index_t>(std::max(hi, lo)) * cpg, r + static_cast<index_t>(g.kw) * cpg, 0.f);
+            r += static_cast<index_t>(g.kw) * cpg;
+            continue;
+          }
+          for (int kx = 0; kx < g.kw; ++kx, r += cpg) {
+            const int ix = ix0 + kx * g.dw;
+            if (ix < 0 || ix >= g.W) std::fill(r, r + cpg, 0.f);
+            else std::memcpy(r, src_row + static_cast<index_t>(ix) * g.C, sizeof(float) * cpg);
           }
         }
       }

@@ -1,3 +1,3 @@
 export { backward } from './backward.js';
-export { noGrad, isGradEnabled, setGradEnabled } from './grad-mode.js';
+export { noGrad, inferenceMode, isGradEnabled, setGradEnabled } from './grad-mode.js';
 export { record, needsGrad, type GradNode, type BackwardFn } from './node.js';

@@ -1,4 +1,5 @@
 export { ResNet, Bottleneck, type ResNetConfig, type GlobalPooling } from './resnet.js';
+export { foldBatchNorm } from './fold.js';
 export {
   createModel,
   listModels,

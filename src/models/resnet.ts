@@ -48,6 +48,11 @@ export interface ResNetConfig {
   shortcutNorm?: boolean;
   /** Zero the last BN of each block, as torchvision's zero_init_residual. Default false. */
   zeroInitResidual?: boolean;
+  /**
+   * An inference copy with every BatchNorm folded into the conv before it: those convs get a bias and
+   * forward() skips the (unused) BN modules. Built by foldBatchNorm(), not by hand.
+   */
+  foldedNorm?: boolean;
 }
 
 /** torchvision's Bottleneck: 1x1 reduce, 3x3 grouped (carries the stride), 1x1 expand, residual add, ReLU. */
@@ -59,6 +64,8 @@ export class Bottleneck extends Module {
   readonly bn2: BatchNorm2d;
   readonly conv3: Conv2d;
   readonly bn3: BatchNorm2d;
+  /** BN folded into the convs (see ResNetConfig.foldedNorm). */
+  private readonly folded: boolean;
   /** One in-place ReLU module used three times, as torchvision's (torchsummary lists it thrice). */
   readonly relu: ReLU;
   readonly downsample: Sequential | null;
@@ -66,7 +73,13 @@ export class Bottleneck extends Module {
   constructor(
     inplanes: number,
     planes: number,
-    options: { stride: number; groups: number; widthPerGroup: number; downsample: Sequential | null },
+    options: {
+      stride: number;
+      groups: number;
+      widthPerGroup: number;
+      downsample: Sequential | null;
+      folded?: boolean;
+    },
   ) {
     super();
     const width = Math.floor((planes * options.widthPerGroup) / 64) * options.groups;
@@ -76,7 +89,9 @@ export class Bottleneck extends Module {
       );
     }
     const outplanes = planes * Bottleneck.expansion;
-    this.conv1 = this.registerModule('conv1', new Conv2d(inplanes, width, 1, { bias: false }));
+    const folded = options.folded ?? false;
+    this.folded = folded;
+    this.conv1 = this.registerModule('conv1', new Conv2d(inplanes, width, 1, { bias: folded }));
     this.bn1 = this.registerModule('bn1', new BatchNorm2d(width));
     this.conv2 = this.registerModule(
       'conv2',
@@ -84,20 +99,21 @@ export class Bottleneck extends Module {
         stride: options.stride,
         padding: 1,
         groups: options.groups,
-        bias: false,
+        bias: folded,
       }),
     );
     this.bn2 = this.registerModule('bn2', new BatchNorm2d(width));
-    this.conv3 = this.registerModule('conv3', new Conv2d(width, outplanes, 1, { bias: false }));
+    this.conv3 = this.registerModule('conv3', new Conv2d(width, outplanes, 1, { bias: folded }));
     this.bn3 = this.registerModule('bn3', new BatchNorm2d(outplanes));
     this.relu = this.registerModule('relu', new ReLU(true));
     this.downsample = options.downsample ? this.registerModule('downsample', options.downsample) : null;
   }
 
   forward(x: Tensor): Tensor {
-    let out = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
-    out = this.relu.forward(this.bn2.forward(this.conv2.forward(out)));
-    out = this.bn3.forward(this.conv3.forward(out));
+    const bn = (norm: BatchNorm2d, t: Tensor): Tensor => (this.folded ? t : norm.forward(t));
+    let out = this.relu.forward(bn(this.bn1, this.conv1.forward(x)));
+    out = this.relu.forward(bn(this.bn2, this.conv2.forward(out)));
+    out = bn(this.bn3, this.conv3.forward(out));
     const identity = this.downsample ? this.downsample.forward(x) : x;
     // In place, as torchvision's `out += identity`: bn3's output is saved by nobody.
     return this.relu.forward(add_(out, identity));
@@ -105,6 +121,8 @@ export class Bottleneck extends Module {
 }
 
 export class ResNet extends Module {
+  /** The configuration this network was built from. */
+  readonly config: ResNetConfig;
   readonly conv1: Conv2d;
   readonly bn1: BatchNorm2d;
   readonly relu: ReLU;
@@ -119,6 +137,8 @@ export class ResNet extends Module {
 
   constructor(config: ResNetConfig) {
     super();
+    this.config = { ...config };
+    const folded = config.foldedNorm ?? false;
     const planes = config.planes ?? [64, 128, 256, 512];
     const stemWidth = config.stemWidth ?? 64;
     const groups = config.groups ?? 1;
@@ -154,7 +174,11 @@ export class ResNet extends Module {
     this.inChannels = inChannels;
     this.conv1 = this.registerModule(
       'conv1',
-      new Conv2d(inChannels, stemWidth, 7, { stride: 2, padding: 3, bias: config.stemBias ?? false }),
+      new Conv2d(inChannels, stemWidth, 7, {
+        stride: 2,
+        padding: 3,
+        bias: (config.stemBias ?? false) || folded,
+      }),
     );
     this.bn1 = this.registerModule('bn1', new BatchNorm2d(stemWidth));
     this.relu = this.registerModule('relu', new ReLU(true));
@@ -167,15 +191,20 @@ export class ResNet extends Module {
       const outplanes = p * Bottleneck.expansion;
       let downsample: Sequential | null = null;
       if (stride !== 1 || inplanes !== outplanes) {
-        const projection = new Conv2d(inplanes, outplanes, 1, { stride, bias: false });
-        downsample = shortcutNorm
-          ? new Sequential(projection, new BatchNorm2d(outplanes))
-          : new Sequential(projection);
+        const projection = new Conv2d(inplanes, outplanes, 1, { stride, bias: folded && shortcutNorm });
+        downsample =
+          shortcutNorm && !folded
+            ? new Sequential(projection, new BatchNorm2d(outplanes))
+            : new Sequential(projection);
       }
-      const stage: Module[] = [new Bottleneck(inplanes, p, { stride, groups, widthPerGroup, downsample })];
+      const stage: Module[] = [
+        new Bottleneck(inplanes, p, { stride, groups, widthPerGroup, downsample, folded }),
+      ];
       inplanes = outplanes;
       for (let b = 1; b < blocks; b++) {
-        stage.push(new Bottleneck(inplanes, p, { stride: 1, groups, widthPerGroup, downsample: null }));
+        stage.push(
+          new Bottleneck(inplanes, p, { stride: 1, groups, widthPerGroup, downsample: null, folded }),
+        );
       }
       return this.registerModule(`layer${s + 1}`, new Sequential(...stage));
     });
@@ -201,7 +230,8 @@ export class ResNet extends Module {
     if (config.zeroInitResidual) {
       for (const stage of this.stages) {
         for (const [, block] of stage.namedChildren()) {
-          if (block instanceof Bottleneck && block.bn3.weight) constant_(block.bn3.weight, 0);
+          if (block instanceof Bottleneck && block.bn3 instanceof BatchNorm2d && block.bn3.weight)
+            constant_(block.bn3.weight, 0);
         }
       }
     }
@@ -214,7 +244,8 @@ export class ResNet extends Module {
         `ResNet: expected input [N, ${this.inChannels}, H, W], got shape ${formatShape(x.shape)}`,
       );
     }
-    let y = this.maxpool.forward(this.relu.forward(this.bn1.forward(this.conv1.forward(x))));
+    const stem = this.conv1.forward(x);
+    let y = this.maxpool.forward(this.relu.forward(this.config.foldedNorm ? stem : this.bn1.forward(stem)));
     for (const stage of this.stages) y = stage.forward(y);
     if (this.pool === null) return y;
     y = flatten(this.pool.forward(y), 1);

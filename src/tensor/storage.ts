@@ -28,6 +28,7 @@ export class Storage<D extends DType = DType> {
     this.array = array;
     this.recyclable = recyclable;
     registry.set(array, this as Storage);
+    if (recyclable) scopes.at(-1)?.push(this as Storage);
   }
 
   get released(): boolean {
@@ -139,4 +140,30 @@ export interface PoolStats {
 
 export function poolStats(): PoolStats {
   return { cachedBytes: pool.cachedBytes, hits: pool.hits, misses: pool.misses };
+}
+
+/** Recyclable storage created inside each open collectStorage() call, innermost last. */
+const scopes: Storage[][] = [];
+
+/**
+ * Runs fn and then releases every op output it allocated, except the storage of `keep(result)` and
+ * anything pinned: the forward pass of an inference, whose intermediates nobody needs afterwards
+ * (autograd is not recording, so nothing else would release them before the garbage collector).
+ * A tensor from inside that is used afterwards throws rather than reading reused memory.
+ */
+export function collectStorage<T>(fn: () => T, keep: (result: T) => readonly Storage[]): T {
+  const created: Storage[] = [];
+  scopes.push(created);
+  let result: T;
+  try {
+    result = fn();
+  } finally {
+    scopes.pop();
+  }
+  const kept = new Set(keep(result));
+  for (const s of created) {
+    if (kept.has(s)) scopes.at(-1)?.push(s);
+    else s.release();
+  }
+  return result;
 }

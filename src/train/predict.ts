@@ -1,10 +1,11 @@
 /** Prediction with a trained model: decode, the model's own eval transforms, softmax, top-k. */
 import { statSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { noGrad } from '../autograd/grad-mode.js';
+import { inferenceMode } from '../autograd/grad-mode.js';
 import { decodeImage, isImageFile } from '../data/image.js';
 import { buildTransform, outputSideHint, toTensorInto } from '../data/transforms.js';
 import type { ResNet } from '../models/resnet.js';
+import { foldBatchNorm } from '../models/fold.js';
 import { softmax } from '../ops/activation.js';
 import { Generator } from '../tensor/rng.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -49,7 +50,7 @@ export async function predictFiles(
   const hint = outputSideHint(meta.evalTransforms);
   const [C, H, W] = meta.inputShape;
   const results: Prediction[] = [];
-  model.eval();
+  const net = foldBatchNorm(model.eval());
   for (let start = 0; start < files.length; start += batchSize) {
     const chunk = files.slice(start, start + batchSize);
     const decoded = await Promise.all(
@@ -71,7 +72,7 @@ export async function predictFiles(
       }
       toTensorInto(out, meta.mean, meta.std, x.data, i * C * H * W);
     });
-    const probs = ok.length ? noGrad(() => softmax(model.forward(x), 1)).toArray() : [];
+    const probs = ok.length ? inferenceMode(() => softmax(net.forward(x), 1).toArray()) : [];
     let k = 0;
     for (const d of decoded.map((dd, i) => ({ ...dd, file: chunk[i]! }))) {
       if (!d.img) {

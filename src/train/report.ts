@@ -43,7 +43,12 @@ export function curvesSpec(history: readonly EpochRecord[]): TopLevelSpec {
     transform: [{ filter: `datum.metric === '${metric}'` }],
     mark: { type: 'line' as const, point: true },
     encoding: {
-      x: { field: 'epoch', type: 'quantitative' as const, axis: { tickMinStep: 1 }, title: 'epoch' },
+      x: {
+        field: 'epoch',
+        type: 'quantitative' as const,
+        axis: { values: history.map((h) => h.epoch), format: 'd' },
+        title: 'epoch',
+      },
       y: { field: 'value', type: 'quantitative' as const, title: metric, scale: { zero: false } },
       color: { field: 'split', type: 'nominal' as const, title: null },
     },

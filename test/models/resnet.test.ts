@@ -142,3 +142,35 @@ describe('ResNet / ResNeXt family', () => {
     expect(nn.Conv2d).toBeDefined();
   });
 });
+
+describe('foldBatchNorm', () => {
+  it('gives the eval-mode outputs of the original, without batch norm layers', async () => {
+    const { foldBatchNorm, inferenceMode, nn: layers, Generator: Gen } = await import('../../src/index.js');
+    for (const name of ['resnext_tiny', 'resnext50_32x4d_tutorial'] as const) {
+      const model = createModel(name, { numClasses: 4 });
+      // Non-trivial statistics, so that folding has something to fold.
+      const gen = new Gen(3);
+      for (const [, m] of model.namedModules()) {
+        if (m instanceof layers.BatchNorm2d) {
+          m.runningMean!.data.forEach((_, i, a) => (a[i] = gen.normal() * 0.1));
+          m.runningVar!.data.forEach((_, i, a) => (a[i] = 0.5 + gen.uniform()));
+          m.weight!.data.forEach((_, i, a) => (a[i] = 0.5 + gen.uniform()));
+          m.bias!.data.forEach((_, i, a) => (a[i] = gen.normal() * 0.1));
+        }
+      }
+      model.eval();
+      const folded = foldBatchNorm(model);
+      // No batch norm runs in the folded copy.
+      const calls: string[] = [];
+      for (const [n, m] of folded.namedModules())
+        if (m instanceof layers.BatchNorm2d) m.registerForwardHook(() => calls.push(n));
+      const x = Tensor.randn([2, 3, 48, 40], { generator: gen });
+      const want = inferenceMode(() => model.forward(x).toArray());
+      const got = inferenceMode(() => folded.forward(x).toArray());
+      const scale = Math.max(...want.map(Math.abs));
+      const diff = Math.max(...want.map((v, i) => Math.abs(v - got[i]!)));
+      expect(diff, name).toBeLessThan(1e-4 * Math.max(1, scale));
+      expect(calls).toEqual([]);
+    }
+  });
+});
