@@ -10,6 +10,6 @@ npm run build --silent
 exec node bin/resnext.js train \
   --data fashion-mnist --arch resnext50_32x4d --image-size 32 \
   --subset 5000 --val-subset 2000 --epochs 3 --batch-size 128 \
-  --optimizer sgd --lr 0.05 --momentum 0.9 --nesterov --weight-decay 5e-4 \
+  --optimizer sgd --lr 0.02 --momentum 0.9 --nesterov --weight-decay 5e-4 \
   --scheduler onecycle --warmup-epochs 0.45 \
   --summary --out "runs/demo-$(date +%Y%m%d-%H%M%S)" "$@"

@@ -96,3 +96,23 @@ describe('in-place ops', () => {
     expect(() => F.add_(x, x)).toThrow('add_: the tensor is saved for backward');
   });
 });
+
+describe('inferenceMode', () => {
+  it('keeps what it returns, recycles the rest, and reuses the pool on the next call', async () => {
+    const { inferenceMode } = await import('../../src/index.js');
+    const model = tinyModel().eval();
+    const x = Tensor.randn([2, 3, 32, 32], { generator: gen });
+    let inner: Tensor | null = null;
+    model.conv1.registerForwardHook((_m, _i, out) => (inner = out));
+    const first = inferenceMode(() => model.forward(x));
+    expect(first.requiresGrad).toBe(false);
+    expect(first.toArray().every(Number.isFinite)).toBe(true);
+    expect(() => inner!.data).toThrow('storage has been released');
+    const before = poolStats();
+    const second = inferenceMode(() => ({ logits: model.forward(x) }));
+    const after = poolStats();
+    expect(second.logits.toArray()).toEqual(first.toArray());
+    expect(after.misses - before.misses).toBe(0);
+    expect(after.hits - before.hits).toBeGreaterThan(5);
+  });
+});

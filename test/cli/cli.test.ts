@@ -56,3 +56,18 @@ describe('resnext CLI', () => {
     expect(out).toContain('models');
   });
 });
+
+describe('without the native addon', () => {
+  it('runs on the TypeScript kernels and says so once', () => {
+    const r = spawnSync(process.execPath, [bin, 'summary', '--arch', 'resnext_tiny', '--input', '3,32,32'], {
+      encoding: 'utf-8',
+      env: { ...process.env, RESNEXT_ADDON_PATH: '/nonexistent/resnext_native.node', RESNEXT_BACKEND: '' },
+    });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('Total params: 426,680');
+    const notices = r.stderr.split('\n').filter((l) => l.includes('native kernels unavailable'));
+    expect(notices.length).toBe(1);
+    expect(notices[0]).toContain('/nonexistent/resnext_native.node is not built');
+    expect(notices[0]).toContain('using the TypeScript kernels');
+  });
+});

@@ -125,7 +125,9 @@ let cached: { addon: NativeAddon | null; reason: string } | null = null;
 export function loadAddon(): { addon: NativeAddon | null; reason: string } {
   if (cached) return cached;
   try {
-    const path = join(packageRoot(), 'build', 'Release', 'resnext_native.node');
+    // RESNEXT_ADDON_PATH points elsewhere (another build, or nowhere to test the fallback).
+    const path =
+      process.env.RESNEXT_ADDON_PATH ?? join(packageRoot(), 'build', 'Release', 'resnext_native.node');
     if (!existsSync(path)) {
       cached = {
         addon: null,
