@@ -1,6 +1,8 @@
 // Convolution through GEMM on NHWC activations, each group a strided sub-matrix:
 //   1x1 (any stride)   X[P, C] (rows gathered for stride > 1) is the GEMM operand itself
-//   other kernels      im2col rows[P, kh·kw·cpg] in (ky, kx, ci) order, built a chunk of images at a time
+//   other kernels      im2col rows[P, kh·kw·cpg] in (ky, kx, ci) order, built per block of output
+//                      pixels that stays in L2 (forward, backward weight; each thread its own blocks),
+//                      or per chunk of images (backward input, whose col2im gathers per input pixel)
 // Per group gi (cpg = C/groups, kpg = K/groups), with W_g[kpg, taps·cpg] the repacked weight:
 //   forward          Y[:, gi] = rows_g · W_gᵀ
 //   backward input   dRows_g = dY[:, gi] · W_g, then col2im (gathered per input pixel, no write races)
@@ -23,48 +25,50 @@ constexpr index_t kRowsBudget = index_t(1) << 23;  // floats of im2col rows per 
 index_t pixels_in(const ConvGeom& g) { return static_cast<index_t>(g.H) * g.W; }
 index_t pixels_out(const ConvGeom& g) { return static_cast<index_t>(g.Ho) * g.Wo; }
 
-// rows[(n, oy, ox)][(ky, kx, ci)] for images [n0, n0 + nb) and channels [c0, c0 + cpg); zero outside.
-// When all channels are taken and the dilation is 1, the kx taps of one kernel row are one contiguous
-// run of kw·C input floats (the stem: 7 pixels × 3 channels), copied at once.
-void im2col(const float* x, const ConvGeom& g, int n0, int nb, int c0, float* rows) {
+// im2col for output pixels [p0, p0 + count) of the whole batch (single-threaded: called per block).
+void im2col_pixels(const float* x, const ConvGeom& g, index_t p0, int count, int c0, float* rows) {
   const int cpg = g.cpg();
   const index_t Kc = static_cast<index_t>(g.kh) * g.kw * cpg;
   const bool runs = cpg == g.C && g.dw == 1;
-#pragma omp parallel for collapse(2) schedule(static)
-  for (int n = 0; n < nb; ++n) {
-    for (int oy = 0; oy < g.Ho; ++oy) {
-      for (int ox = 0; ox < g.Wo; ++ox) {
-        float* r = rows + ((static_cast<index_t>(n) * g.Ho + oy) * g.Wo + ox) * Kc;
-        const int ix0 = ox * g.sw - g.pw;
-        for (int ky = 0; ky < g.kh; ++ky) {
-          const int iy = oy * g.sh - g.ph + ky * g.dh;
-          if (iy < 0 || iy >= g.H) {
-            std::fill(r, r + static_cast<index_t>(g.kw) * cpg, 0.f);
-            r += static_cast<index_t>(g.kw) * cpg;
-            continue;
-          }
-          const float* src_row = x + ((static_cast<index_t>(n0 + n) * g.H + iy) * g.W) * g.C + c0;
-          if (runs) {
-            const int lo = std::max(0, -ix0), hi = std::min(g.kw, g.W - ix0);  // valid kx: [lo, hi)
-            std::fill(r, r + static_cast<index_t>(std::max(lo, 0)) * cpg, 0.f);
-            if (hi > lo) {
-              const float* s = src_row + static_cast<index_t>(ix0 + lo) * g.C;
-              float* d = r + static_cast<index_t>(lo) * cpg;
-              for (index_t i = 0; i < static_cast<index_t>(hi - lo) * cpg; ++i) d[i] = s[i];
-            }
-            std::fill(r + static_cast<index_t>(std::max(hi, lo)) * cpg, r + static_cast<index_t>(g.kw) * cpg, 0.f);
-            r += static_cast<index_t>(g.kw) * cpg;
-            continue;
-          }
-          for (int kx = 0; kx < g.kw; ++kx, r += cpg) {
-            const int ix = ix0 + kx * g.dw;
-            if (ix < 0 || ix >= g.W) std::fill(r, r + cpg, 0.f);
-            else std::memcpy(r, src_row + static_cast<index_t>(ix) * g.C, sizeof(float) * cpg);
-          }
+  const index_t plane = static_cast<index_t>(g.Ho) * g.Wo;
+  for (int i = 0; i < count; ++i) {
+    const index_t p = p0 + i;
+    const int n = static_cast<int>(p / plane);
+    const int oy = static_cast<int>((p % plane) / g.Wo), ox = static_cast<int>(p % g.Wo);
+    float* r = rows + static_cast<index_t>(i) * Kc;
+    const int ix0 = ox * g.sw - g.pw;
+    for (int ky = 0; ky < g.kh; ++ky) {
+      const int iy = oy * g.sh - g.ph + ky * g.dh;
+      const index_t span = static_cast<index_t>(g.kw) * cpg;
+      if (iy < 0 || iy >= g.H) {
+        std::fill(r, r + span, 0.f);
+        r += span;
+        continue;
+      }
+      const float* src_row = x + ((static_cast<index_t>(n) * g.H + iy) * g.W) * g.C + c0;
+      if (runs) {
+        const int lo = std::max(0, -ix0), hi = std::max(lo, std::min(g.kw, g.W - ix0));
+        std::fill(r, r + static_cast<index_t>(lo) * cpg, 0.f);
+        const float* src = src_row + static_cast<index_t>(ix0 + lo) * g.C;
+        for (index_t k = 0; k < static_cast<index_t>(hi - lo) * cpg; ++k) r[lo * cpg + k] = src[k];
+        std::fill(r + static_cast<index_t>(hi) * cpg, r + span, 0.f);
+      } else {
+        for (int kx = 0; kx < g.kw; ++kx) {
+          const int ix = ix0 + kx * g.dw;
+          float* d = r + static_cast<index_t>(kx) * cpg;
+          if (ix < 0 || ix >= g.W) std::fill(d, d + cpg, 0.f);
+          else std::memcpy(d, src_row + static_cast<index_t>(ix) * g.C, sizeof(float) * cpg);
         }
       }
+      r += span;
     }
   }
+}
+
+// Output pixels per block of the blocked im2col GEMMs: rows of about 256 KiB, so that a block's
+// im2col rows stay in L2 while the GEMM reads them.
+int block_pixels(index_t Kc) {
+  return static_cast<int>(std::max<index_t>(32, std::min<index_t>(1024, (index_t(1) << 16) / std::max<index_t>(1, Kc))));
 }
 
 // dx[n0 + n][iy][ix][c0 + ci] += Σ over (oy, ox, ky, kx) that read (iy, ix) of dRows[(n, oy, ox)][(ky, kx, ci)].
@@ -150,17 +154,25 @@ void conv_gemm_forward(const float* x, const float* w, const ConvGeom& g, float*
             y + gi * kpg, g.K);
     return;
   }
+  // Blocks of output pixels: im2col into a per-thread buffer that stays in L2, then a GEMM on it
+  // (single-threaded inside the parallel loop), every thread on its own blocks.
   const std::vector<float> wr = repack_weight(w, g);
   const index_t Kc = static_cast<index_t>(g.kh) * g.kw * cpg;
-  const int nb_max = chunk_images(g);
-  std::vector<float> rows(static_cast<std::size_t>(nb_max) * pixels_out(g) * Kc);
-  for (int n0 = 0; n0 < g.N; n0 += nb_max) {
-    const int nb = std::min(nb_max, g.N - n0);
-    const index_t P = static_cast<index_t>(nb) * pixels_out(g);
-    for (int gi = 0; gi < g.groups; ++gi) {
-      im2col(x, g, n0, nb, gi * cpg, rows.data());
-      sgemm('N', 'T', P, kpg, Kc, 1.f, rows.data(), Kc, wr.data() + static_cast<index_t>(gi) * kpg * Kc, Kc, 0.f,
-            y + static_cast<index_t>(n0) * pixels_out(g) * g.K + gi * kpg, g.K);
+  const index_t P = static_cast<index_t>(g.N) * pixels_out(g);
+  const int rb = block_pixels(Kc);
+  const index_t blocks = (P + rb - 1) / rb;
+#pragma omp parallel
+  {
+    std::vector<float> rows(static_cast<std::size_t>(rb) * Kc);
+#pragma omp for schedule(dynamic, 1)
+    for (index_t blk = 0; blk < blocks; ++blk) {
+      const index_t p0 = blk * rb;
+      const int count = static_cast<int>(std::min<index_t>(rb, P - p0));
+      for (int gi = 0; gi < g.groups; ++gi) {
+        im2col_pixels(x, g, p0, count, gi * cpg, rows.data());
+        sgemm('N', 'T', count, kpg, Kc, 1.f, rows.data(), Kc, wr.data() + static_cast<index_t>(gi) * kpg * Kc, Kc, 0.f,
+              y + p0 * g.K + gi * kpg, g.K);
+      }
     }
   }
 }
@@ -220,18 +232,30 @@ void conv_gemm_backward_weight(const float* dy, const float* x, const ConvGeom& 
     return;
   }
   const index_t Kc = static_cast<index_t>(g.kh) * g.kw * cpg;
-  std::vector<float> dwr(static_cast<std::size_t>(g.K) * Kc, 0.f);
-  const int nb_max = chunk_images(g);
-  std::vector<float> rows(static_cast<std::size_t>(nb_max) * pixels_out(g) * Kc);
-  for (int n0 = 0; n0 < g.N; n0 += nb_max) {
-    const int nb = std::min(nb_max, g.N - n0);
-    const index_t P = static_cast<index_t>(nb) * pixels_out(g);
-    for (int gi = 0; gi < g.groups; ++gi) {
-      im2col(x, g, n0, nb, gi * cpg, rows.data());
-      sgemm('T', 'N', kpg, Kc, P, 1.f, dy + static_cast<index_t>(n0) * pixels_out(g) * g.K + gi * kpg, g.K, rows.data(),
-            Kc, n0 == 0 ? 0.f : 1.f, dwr.data() + static_cast<index_t>(gi) * kpg * Kc, Kc);
+  const index_t P = static_cast<index_t>(g.N) * pixels_out(g);
+  const int rb = block_pixels(Kc);
+  const index_t blocks = (P + rb - 1) / rb;
+  const int threads = omp_get_max_threads();
+  const std::size_t wsize = static_cast<std::size_t>(g.K) * Kc;
+  std::vector<float> partial(wsize * threads, 0.f);  // per thread: dW_g[kpg][Kc] for all groups
+#pragma omp parallel num_threads(threads)
+  {
+    std::vector<float> rows(static_cast<std::size_t>(rb) * Kc);
+    float* mine = partial.data() + wsize * omp_get_thread_num();
+#pragma omp for schedule(dynamic, 1)
+    for (index_t blk = 0; blk < blocks; ++blk) {
+      const index_t p0 = blk * rb;
+      const int count = static_cast<int>(std::min<index_t>(rb, P - p0));
+      for (int gi = 0; gi < g.groups; ++gi) {
+        im2col_pixels(x, g, p0, count, gi * cpg, rows.data());
+        sgemm('T', 'N', kpg, Kc, count, 1.f, dy + p0 * g.K + gi * kpg, g.K, rows.data(), Kc, 1.f,
+              mine + static_cast<index_t>(gi) * kpg * Kc, Kc);
+      }
     }
   }
+  std::vector<float> dwr(wsize, 0.f);
+  for (int t = 0; t < threads; ++t)
+    for (std::size_t i = 0; i < wsize; ++i) dwr[i] += partial[wsize * t + i];
   unpack_weight(dwr.data(), g, dw);
 }
 

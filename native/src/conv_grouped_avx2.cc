@@ -56,19 +56,25 @@ struct Pass {
 
 constexpr int kMaxTaps = 64;
 
+// A tap resolved for one output row: where its input pixel for column 0 is, and its weights.
+struct RowTap {
+  long off;   // input offset of (a·sy + dy, dx) in floats (may be negative: only used with b·sx added)
+  long woff;  // offset of the tap's packed weights within a unit
+};
+
 // ---- block layout: R pixels × NB blocks of 8 output channels ----
 
 template <int R, int NB>
-RX_AVX2 inline void block_tile(const Pass& p, const Tap* taps, int ntaps, const float* in_n, int a, int b,
-                               const float* wblk, float* outp) {
+RX_AVX2 inline void block_tile(const Pass& p, const RowTap* taps, int ntaps, const float* in_b, const float* wblk,
+                               float* outp) {
   __m256 acc[NB][R];
   for (int k = 0; k < NB; ++k)
     for (int r = 0; r < R; ++r) acc[k][r] = _mm256_setzero_ps();
   const long pix = static_cast<long>(p.sx) * p.inC;
   const long wstride = static_cast<long>(p.ntaps) * p.ipg * 8;  // to the next block
   for (int t = 0; t < ntaps; ++t) {
-    const float* xp = in_n + (static_cast<long>(a * p.sy + taps[t].dy) * p.inW + (b * p.sx + taps[t].dx)) * p.inC;
-    const float* wp = wblk + static_cast<long>(taps[t].w) * p.ipg * 8;
+    const float* xp = in_b + taps[t].off;
+    const float* wp = wblk + taps[t].woff;
     for (int j = 0; j < p.ipg; ++j) {
       __m256 wv[NB];
       for (int k = 0; k < NB; ++k) wv[k] = _mm256_loadu_ps(wp + k * wstride + j * 8);
@@ -92,15 +98,15 @@ RX_AVX2 inline __m256 gather_diagonals(__m256 a0, __m256 a1, __m256 a2, __m256 a
 }
 
 template <int R>
-RX_AVX2 inline void pair_tile(const Pass& p, const Tap* taps, int ntaps, const float* in_n, int a, int b,
-                              const float* wpair, float* outp) {
+RX_AVX2 inline void pair_tile(const Pass& p, const RowTap* taps, int ntaps, const float* in_b, const float* wpair,
+                              float* outp) {
   __m256 acc[R][4];
   for (int r = 0; r < R; ++r)
     for (int d = 0; d < 4; ++d) acc[r][d] = _mm256_setzero_ps();
   const long pix = static_cast<long>(p.sx) * p.inC;
   for (int t = 0; t < ntaps; ++t) {
-    const float* xp = in_n + (static_cast<long>(a * p.sy + taps[t].dy) * p.inW + (b * p.sx + taps[t].dx)) * p.inC;
-    const float* wp = wpair + static_cast<long>(taps[t].w) * 32;
+    const float* xp = in_b + taps[t].off;
+    const float* wp = wpair + taps[t].woff;
     const __m256 w0 = _mm256_loadu_ps(wp), w1 = _mm256_loadu_ps(wp + 8), w2 = _mm256_loadu_ps(wp + 16),
                  w3 = _mm256_loadu_ps(wp + 24);
     for (int r = 0; r < R; ++r) {
@@ -117,12 +123,12 @@ RX_AVX2 inline void pair_tile(const Pass& p, const Tap* taps, int ntaps, const f
 
 // Dispatch a run of `count` pixels (count ≤ the tile width) to the right template instance.
 template <int NB>
-RX_AVX2 void block_run(const Pass& p, const Tap* taps, int ntaps, const float* in_n, int a, int b, int count,
-                       const float* wblk, float* outp) {
+RX_AVX2 void block_run(const Pass& p, const RowTap* taps, int ntaps, const float* in_b, int count, const float* wblk,
+                       float* outp) {
   switch (count) {
 #define RX_CASE(R) \
   case R:          \
-    return block_tile<R, NB>(p, taps, ntaps, in_n, a, b, wblk, outp);
+    return block_tile<R, NB>(p, taps, ntaps, in_b, wblk, outp);
     RX_CASE(1) RX_CASE(2) RX_CASE(3) RX_CASE(4) RX_CASE(5) RX_CASE(6)
 #undef RX_CASE
     default:
@@ -130,7 +136,7 @@ RX_AVX2 void block_run(const Pass& p, const Tap* taps, int ntaps, const float* i
         switch (count) {
 #define RX_CASE(R) \
   case R:          \
-    return block_tile<R, 1>(p, taps, ntaps, in_n, a, b, wblk, outp);
+    return block_tile<R, 1>(p, taps, ntaps, in_b, wblk, outp);
           RX_CASE(7) RX_CASE(8) RX_CASE(9) RX_CASE(10) RX_CASE(11) RX_CASE(12)
 #undef RX_CASE
         }
@@ -138,12 +144,12 @@ RX_AVX2 void block_run(const Pass& p, const Tap* taps, int ntaps, const float* i
   }
 }
 
-RX_AVX2 void pair_run(const Pass& p, const Tap* taps, int ntaps, const float* in_n, int a, int b, int count,
-                      const float* wpair, float* outp) {
+RX_AVX2 void pair_run(const Pass& p, const RowTap* taps, int ntaps, const float* in_b, int count, const float* wpair,
+                      float* outp) {
   switch (count) {
 #define RX_CASE(R) \
   case R:          \
-    return pair_tile<R>(p, taps, ntaps, in_n, a, b, wpair, outp);
+    return pair_tile<R>(p, taps, ntaps, in_b, wpair, outp);
     RX_CASE(1) RX_CASE(2)
 #undef RX_CASE
   }
@@ -184,11 +190,14 @@ UnitPlan plan_units(const Pass& p) {
 RX_AVX2 void pass_row(const Pass& p, const UnitPlan& plan, int n, int a) {
   // Taps whose input row exists, and the columns where all of them stay inside the input.
   Tap taps[kMaxTaps];
+  RowTap row[kMaxTaps];
   int nt = 0;
   long lo = 0, hi = p.cols;
+  const long wtap = p.pair ? 32 : static_cast<long>(p.ipg) * 8;
   for (const Tap& t : p.taps) {
     const int iy = a * p.sy + t.dy;
     if (iy < 0 || iy >= p.inH) continue;
+    row[nt] = {(static_cast<long>(iy) * p.inW + t.dx) * p.inC, t.w * wtap};
     taps[nt++] = t;
     // b·sx + dx ≥ 0  and  b·sx + dx ≤ inW − 1
     lo = std::max<long>(lo, t.dx >= 0 ? 0 : (-t.dx + p.sx - 1) / p.sx);
@@ -199,26 +208,27 @@ RX_AVX2 void pass_row(const Pass& p, const UnitPlan& plan, int n, int a) {
   const float* in_n = p.in + static_cast<long>(n) * p.inH * p.inW * p.inC;
   float* out_row = p.out + (static_cast<long>(n) * p.outH + p.oy0 + a * p.oys) * p.outW * p.outC;
 
-  auto run = [&](const Tap* ts, int count_taps, int b, int count) {
+  auto run = [&](const RowTap* ts, int count_taps, int b, int count) {
     float* outp = out_row + (static_cast<long>(p.ox0) + static_cast<long>(b) * p.oxs) * p.outC;
+    const float* in_b = in_n + static_cast<long>(b) * p.sx * p.inC;
     for (const Unit& u : plan.units) {
-      if (p.pair) pair_run(p, ts, count_taps, in_n + u.in_c, a, b, count, u.w, outp + u.out_c);
-      else if (plan.nb == 2) block_run<2>(p, ts, count_taps, in_n + u.in_c, a, b, count, u.w, outp + u.out_c);
-      else block_run<1>(p, ts, count_taps, in_n + u.in_c, a, b, count, u.w, outp + u.out_c);
+      if (p.pair) pair_run(p, ts, count_taps, in_b + u.in_c, count, u.w, outp + u.out_c);
+      else if (plan.nb == 2) block_run<2>(p, ts, count_taps, in_b + u.in_c, count, u.w, outp + u.out_c);
+      else block_run<1>(p, ts, count_taps, in_b + u.in_c, count, u.w, outp + u.out_c);
     }
   };
   auto border = [&](int b) {
-    Tap inside[kMaxTaps];
+    RowTap inside[kMaxTaps];
     int ni = 0;
     for (int t = 0; t < nt; ++t) {
       const int ix = b * p.sx + taps[t].dx;
-      if (ix >= 0 && ix < p.inW) inside[ni++] = taps[t];
+      if (ix >= 0 && ix < p.inW) inside[ni++] = row[t];
     }
     run(inside, ni, b, 1);
   };
   for (int b = 0; b < std::min<long>(lo, p.cols); ++b) border(b);
   for (long b = lo; b < hi; b += plan.width)
-    run(taps, nt, static_cast<int>(b), static_cast<int>(std::min<long>(plan.width, hi - b)));
+    run(row, nt, static_cast<int>(b), static_cast<int>(std::min<long>(plan.width, hi - b)));
   for (long b = std::max(hi, lo); b < p.cols; ++b) border(static_cast<int>(b));
 }
 
