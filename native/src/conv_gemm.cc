@@ -242,7 +242,7 @@ void conv_gemm_backward_weight(const float* dy, const float* x, const ConvGeom& 
   {
     std::vector<float> rows(static_cast<std::size_t>(rb) * Kc);
     float* mine = partial.data() + wsize * omp_get_thread_num();
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(static)  // static: each thread's partial sum, and so the result, is reproducible
     for (index_t blk = 0; blk < blocks; ++blk) {
       const index_t p0 = blk * rb;
       const int count = static_cast<int>(std::min<index_t>(rb, P - p0));
