@@ -22,6 +22,8 @@ interface TrainFlags {
   weightDecay: number;
   scheduler: 'constant' | 'step' | 'cosine' | 'onecycle';
   warmupEpochs: number;
+  stepEpochs: number;
+  gamma: number;
   labelSmoothing: number;
   seed: number;
   threads?: number;
@@ -106,7 +108,14 @@ export function trainCommand(): Command {
       nonNegative('--label-smoothing'),
       d.labelSmoothing,
     )
-    .option('--seed <n>', 'seed of the split, the order and the augmentation', nonNegative('--seed'), d.seed)
+    .option('--step-epochs <n>', 'step schedule: epochs between decays', positiveInt('--step-epochs'), 30)
+    .option('--gamma <g>', 'step schedule: decay factor', positiveNumber('--gamma'), 0.1)
+    .option(
+      '--seed <n>',
+      'seed of the initialisation, the split, the order and the augmentation',
+      nonNegative('--seed'),
+      d.seed,
+    )
     .option(
       '--threads <n>',
       'native kernel threads (default: all cores, or $RESNEXT_THREADS)',
@@ -166,6 +175,8 @@ export function trainCommand(): Command {
         weightDecay: flags.weightDecay,
         scheduler: flags.scheduler,
         warmupEpochs: flags.warmupEpochs,
+        stepEpochs: flags.stepEpochs,
+        gamma: flags.gamma,
         labelSmoothing: flags.labelSmoothing,
         seed: flags.seed,
         threads: flags.threads,

@@ -47,6 +47,9 @@ export interface TrainConfig {
   weightDecay: number;
   scheduler: ScheduleName;
   warmupEpochs: number;
+  /** step schedule: epochs between decays (default 30) and the factor (default 0.1). */
+  stepEpochs?: number;
+  gamma?: number;
   labelSmoothing: number;
   seed: number;
   threads?: number;
@@ -255,6 +258,8 @@ export async function train(input: TrainConfig, hooks: TrainHooks = {}): Promise
       config.scheduler === 'onecycle' && config.warmupEpochs > 0
         ? config.warmupEpochs / config.epochs
         : undefined,
+    stepEpochs: config.stepEpochs,
+    gamma: config.gamma,
   });
   schedule.apply(state.step);
 
