@@ -73,6 +73,14 @@ index_t conv_weight(const rx::ConvGeom& g) { return static_cast<index_t>(g.K) * 
 index_t pool_in(const rx::PoolGeom& g) { return static_cast<index_t>(g.N) * g.H * g.W * g.C; }
 index_t pool_out(const rx::PoolGeom& g) { return static_cast<index_t>(g.N) * g.Ho * g.Wo * g.C; }
 
+// Optional trailing (residual: Float32Array | null, relu: boolean) arguments at i, i + 1.
+rx::Epilogue epilogue_args(const Napi::CallbackInfo& info, std::size_t i, index_t size) {
+  rx::Epilogue e;
+  e.residual = f32(info, i, "residual", size, true);
+  e.relu = info[i + 1].ToBoolean().Value();
+  return e;
+}
+
 // Kernels report bad arguments with std::invalid_argument; make them JavaScript errors.
 template <typename F>
 Napi::Value guarded(const Napi::CallbackInfo& info, F&& body) {
@@ -131,7 +139,8 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   const float* w = f32(info, 1, "weight", conv_weight(g));
   const float* b = f32(info, 2, "bias", g.K, true);
   float* y = f32(info, 4, "y", conv_out(g));
-  return guarded(info, [&] { rx::conv2d_forward(x, w, b, g, y); });
+  const rx::Epilogue e = epilogue_args(info, 5, conv_out(g));
+  return guarded(info, [&] { rx::conv2d_forward(x, w, b, g, y, e); });
 }
 
 Napi::Value Conv2dBackwardInput(const Napi::CallbackInfo& info) {
@@ -163,7 +172,8 @@ Napi::Value BatchNormTrain(const Napi::CallbackInfo& info) {
   float* mean = f32(info, 7, "mean", C);
   float* var = f32(info, 8, "variance", C);
   float* invstd = f32(info, 9, "invStd", C);
-  return guarded(info, [&] { rx::batchnorm_train(x, gamma, beta, rows, static_cast<int>(C), eps, y, mean, var, invstd); });
+  const rx::Epilogue e = epilogue_args(info, 10, rows * C);
+  return guarded(info, [&] { rx::batchnorm_train(x, gamma, beta, rows, static_cast<int>(C), eps, y, mean, var, invstd, e); });
 }
 
 Napi::Value BatchNormEval(const Napi::CallbackInfo& info) {
@@ -175,7 +185,8 @@ Napi::Value BatchNormEval(const Napi::CallbackInfo& info) {
   const float* rm = f32(info, 3, "runningMean", C);
   const float* rv = f32(info, 4, "runningVar", C);
   float* y = f32(info, 8, "y", rows * C);
-  return guarded(info, [&] { rx::batchnorm_eval(x, gamma, beta, rm, rv, rows, static_cast<int>(C), eps, y); });
+  const rx::Epilogue e = epilogue_args(info, 9, rows * C);
+  return guarded(info, [&] { rx::batchnorm_eval(x, gamma, beta, rm, rv, rows, static_cast<int>(C), eps, y, e); });
 }
 
 template <bool Eval>
@@ -189,9 +200,12 @@ Napi::Value BatchNormBackwardT(const Napi::CallbackInfo& info) {
   float* dx = f32(info, 7, "dx", rows * C);
   float* dgamma = f32(info, 8, "dGamma", C, true);
   float* dbeta = f32(info, 9, "dBeta", C, true);
+  // Training only: (relu: boolean, beta) when the forward fused a ReLU.
+  const bool relu = !Eval && info[10].ToBoolean().Value();
+  const float* beta = relu ? f32(info, 11, "beta", C, true) : nullptr;
   return guarded(info, [&] {
     if (Eval) rx::batchnorm_eval_backward(dy, x, gamma, mean, invstd, rows, static_cast<int>(C), dx, dgamma, dbeta);
-    else rx::batchnorm_backward(dy, x, gamma, mean, invstd, rows, static_cast<int>(C), dx, dgamma, dbeta);
+    else rx::batchnorm_backward(dy, x, gamma, mean, invstd, rows, static_cast<int>(C), dx, dgamma, dbeta, relu, beta);
   });
 }
 

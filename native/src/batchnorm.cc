@@ -1,5 +1,9 @@
 // Batch norm over NHWC activations viewed as [rows = N·H·W, C]: per-channel statistics are column
 // reductions. Each thread sums a block of rows into private double accumulators, then they are reduced.
+// Forward and backward can fuse a ReLU (and the forward a residual add) so that the activation is read
+// and written once instead of in separate passes. With a fused ReLU the backward recomputes the mask
+// from x with the forward's own scale and shift (channel_affine), in the same float operations
+// (the addon is built with -ffp-contract=off), so it is the forward's mask bit for bit.
 #include <omp.h>
 
 #include <cmath>
@@ -11,10 +15,24 @@ namespace rx {
 
 namespace {
 
-// Per-channel Σa and Σa·b (b may be null for Σa²... see callers), over all rows, in double precision.
-// mode 0: s1 = Σx, s2 = Σx²;  mode 1: s1 = Σdy, s2 = Σdy·(x − mean[c]).
-void column_sums(const float* a, const float* b, const float* mean, index_t rows, int C, int mode,
-                 std::vector<double>& s1, std::vector<double>& s2) {
+// y = x·scale[c] + shift[c] for every channel: the normalisation of both modes, from float statistics.
+void channel_affine(const float* gamma, const float* beta, const float* mean, const float* invstd, int C,
+                    std::vector<float>& scale, std::vector<float>& shift) {
+  scale.resize(C);
+  shift.resize(C);
+  for (int c = 0; c < C; ++c) {
+    const double sc = (gamma ? static_cast<double>(gamma[c]) : 1.0) * invstd[c];
+    scale[c] = static_cast<float>(sc);
+    shift[c] = static_cast<float>((beta ? static_cast<double>(beta[c]) : 0.0) - mean[c] * sc);
+  }
+}
+
+// Per-channel sums over all rows, in double precision.
+//   mode 0: s1 = Σx, s2 = Σx²
+//   mode 1: s1 = Σdy, s2 = Σdy·(x − mean[c])
+//   mode 2: as mode 1 with dy masked to 0 where x·scale[c] + shift[c] ≤ 0 (a fused ReLU's backward)
+void column_sums(const float* a, const float* b, const float* mean, const float* scale, const float* shift,
+                 index_t rows, int C, int mode, std::vector<double>& s1, std::vector<double>& s2) {
   const int threads = omp_get_max_threads();
   std::vector<double> part(static_cast<std::size_t>(threads) * 2 * C, 0.0);
 #pragma omp parallel num_threads(threads)
@@ -32,11 +50,20 @@ void column_sums(const float* a, const float* b, const float* mean, index_t rows
           p1[c] += v;
           p2[c] += v * v;
         }
-      } else {
+      } else if (mode == 1) {
         const float* br = b + r * C;
 #pragma omp simd
         for (int c = 0; c < C; ++c) {
           const double d = ar[c];
+          p1[c] += d;
+          p2[c] += d * (static_cast<double>(br[c]) - mean[c]);
+        }
+      } else {
+        const float* br = b + r * C;
+#pragma omp simd
+        for (int c = 0; c < C; ++c) {
+          const float yv = br[c] * scale[c] + shift[c];
+          const double d = yv > 0.f ? ar[c] : 0.f;
           p1[c] += d;
           p2[c] += d * (static_cast<double>(br[c]) - mean[c]);
         }
@@ -54,55 +81,77 @@ void column_sums(const float* a, const float* b, const float* mean, index_t rows
   }
 }
 
-// y = x·scale[c] + shift[c]
-void affine_rows(const float* x, const float* scale, const float* shift, index_t rows, int C, float* y) {
+// y = relu?(x·scale[c] + shift[c] + residual?)
+void affine_rows(const float* x, const float* scale, const float* shift, index_t rows, int C, float* y,
+                 const Epilogue& epilogue) {
+  const float* res = epilogue.residual;
+  const bool relu = epilogue.relu;
 #pragma omp parallel for schedule(static)
   for (index_t r = 0; r < rows; ++r) {
     const float* xr = x + r * C;
     float* yr = y + r * C;
+    if (res) {
+      const float* rr = res + r * C;
+      if (relu) {
 #pragma omp simd
-    for (int c = 0; c < C; ++c) yr[c] = xr[c] * scale[c] + shift[c];
+        for (int c = 0; c < C; ++c) {
+          const float v = xr[c] * scale[c] + shift[c] + rr[c];
+          yr[c] = v > 0.f ? v : 0.f;
+        }
+      } else {
+#pragma omp simd
+        for (int c = 0; c < C; ++c) yr[c] = xr[c] * scale[c] + shift[c] + rr[c];
+      }
+    } else if (relu) {
+#pragma omp simd
+      for (int c = 0; c < C; ++c) {
+        const float v = xr[c] * scale[c] + shift[c];
+        yr[c] = v > 0.f ? v : 0.f;
+      }
+    } else {
+#pragma omp simd
+      for (int c = 0; c < C; ++c) yr[c] = xr[c] * scale[c] + shift[c];
+    }
   }
 }
 
 }  // namespace
 
 void batchnorm_train(const float* x, const float* gamma, const float* beta, index_t rows, int C, double eps,
-                     float* y, float* mean, float* var, float* invstd) {
+                     float* y, float* mean, float* var, float* invstd, const Epilogue& epilogue) {
   std::vector<double> s1, s2;
-  column_sums(x, nullptr, nullptr, rows, C, 0, s1, s2);
-  std::vector<float> scale(C), shift(C);
+  column_sums(x, nullptr, nullptr, nullptr, nullptr, rows, C, 0, s1, s2);
   for (int c = 0; c < C; ++c) {
     const double mu = s1[c] / rows;
     const double v = std::max(0.0, s2[c] / rows - mu * mu);
-    const double istd = 1.0 / std::sqrt(v + eps);
     mean[c] = static_cast<float>(mu);
     var[c] = static_cast<float>(v);
-    invstd[c] = static_cast<float>(istd);
-    const double sc = (gamma ? gamma[c] : 1.0) * istd;
-    scale[c] = static_cast<float>(sc);
-    shift[c] = static_cast<float>((beta ? beta[c] : 0.0) - mu * sc);
+    invstd[c] = static_cast<float>(1.0 / std::sqrt(v + eps));
   }
-  affine_rows(x, scale.data(), shift.data(), rows, C, y);
+  std::vector<float> scale, shift;
+  channel_affine(gamma, beta, mean, invstd, C, scale, shift);
+  affine_rows(x, scale.data(), shift.data(), rows, C, y, epilogue);
 }
 
 void batchnorm_eval(const float* x, const float* gamma, const float* beta, const float* running_mean,
-                    const float* running_var, index_t rows, int C, double eps, float* y) {
-  std::vector<float> scale(C), shift(C);
-  for (int c = 0; c < C; ++c) {
-    const double istd = 1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps);
-    const double sc = (gamma ? gamma[c] : 1.0) * istd;
-    scale[c] = static_cast<float>(sc);
-    shift[c] = static_cast<float>((beta ? beta[c] : 0.0) - running_mean[c] * sc);
-  }
-  affine_rows(x, scale.data(), shift.data(), rows, C, y);
+                    const float* running_var, index_t rows, int C, double eps, float* y,
+                    const Epilogue& epilogue) {
+  std::vector<float> invstd(C);
+  for (int c = 0; c < C; ++c)
+    invstd[c] = static_cast<float>(1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps));
+  std::vector<float> scale, shift;
+  channel_affine(gamma, beta, running_mean, invstd.data(), C, scale, shift);
+  affine_rows(x, scale.data(), shift.data(), rows, C, y, epilogue);
 }
 
-// dx = γ·invstd·(dy − Σdy/M − x̂·Σ(dy·x̂)/M), x̂ = (x − mean)·invstd
+// dx = γ·invstd·(dy − Σdy/M − x̂·Σ(dy·x̂)/M), x̂ = (x − mean)·invstd; with a fused ReLU, dy masked first.
 void batchnorm_backward(const float* dy, const float* x, const float* gamma, const float* mean,
-                        const float* invstd, index_t rows, int C, float* dx, float* dgamma, float* dbeta) {
+                        const float* invstd, index_t rows, int C, float* dx, float* dgamma, float* dbeta,
+                        bool fused_relu, const float* beta) {
+  std::vector<float> scale, shift;
+  if (fused_relu) channel_affine(gamma, beta, mean, invstd, C, scale, shift);
   std::vector<double> sum_dy, sum_dy_xc;
-  column_sums(dy, x, mean, rows, C, 1, sum_dy, sum_dy_xc);
+  column_sums(dy, x, mean, scale.data(), shift.data(), rows, C, fused_relu ? 2 : 1, sum_dy, sum_dy_xc);
   // dx = k·dy + a·x + b per channel, with k = γ·istd, a = −k·istd²·Σ(dy·xc)/M, b = −k·Σdy/M − a·mean.
   std::vector<float> k(C), a(C), b(C);
   for (int c = 0; c < C; ++c) {
@@ -121,8 +170,17 @@ void batchnorm_backward(const float* dy, const float* x, const float* gamma, con
     const float* dyr = dy + r * C;
     const float* xr = x + r * C;
     float* dxr = dx + r * C;
+    if (fused_relu) {
 #pragma omp simd
-    for (int c = 0; c < C; ++c) dxr[c] = k[c] * dyr[c] + a[c] * xr[c] + b[c];
+      for (int c = 0; c < C; ++c) {
+        const float yv = xr[c] * scale[c] + shift[c];
+        const float d = yv > 0.f ? dyr[c] : 0.f;
+        dxr[c] = k[c] * d + a[c] * xr[c] + b[c];
+      }
+    } else {
+#pragma omp simd
+      for (int c = 0; c < C; ++c) dxr[c] = k[c] * dyr[c] + a[c] * xr[c] + b[c];
+    }
   }
 }
 
@@ -130,7 +188,7 @@ void batchnorm_eval_backward(const float* dy, const float* x, const float* gamma
                              const float* invstd, index_t rows, int C, float* dx, float* dgamma, float* dbeta) {
   if (dgamma || dbeta) {
     std::vector<double> sum_dy, sum_dy_xc;
-    column_sums(dy, x, mean, rows, C, 1, sum_dy, sum_dy_xc);
+    column_sums(dy, x, mean, nullptr, nullptr, rows, C, 1, sum_dy, sum_dy_xc);
     for (int c = 0; c < C; ++c) {
       if (dgamma) dgamma[c] = static_cast<float>(sum_dy_xc[c] * invstd[c]);
       if (dbeta) dbeta[c] = static_cast<float>(sum_dy[c]);

@@ -22,6 +22,13 @@ struct ConvGeom {
   bool pointwise() const { return kh == 1 && kw == 1 && ph == 0 && pw == 0; }
 };
 
+// An elementwise tail fused into a kernel's output, as inference engines fuse them:
+// y = relu?(y + residual?), the residual laid out as y (NHWC, same shape).
+struct Epilogue {
+  const float* residual = nullptr;
+  bool relu = false;
+};
+
 // Pooling geometry over NHWC planes; for adaptive pools the window fields are unused.
 struct PoolGeom {
   int N, C, H, W, Ho, Wo;

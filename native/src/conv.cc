@@ -13,16 +13,30 @@ namespace {
 bool use_gemm(const ConvGeom& g) { return g.pointwise() || g.groups == 1; }
 }  // namespace
 
-void conv2d_forward(const float* x, const float* w, const float* bias, const ConvGeom& g, float* y) {
+void conv2d_forward(const float* x, const float* w, const float* bias, const ConvGeom& g, float* y,
+                    const Epilogue& epilogue) {
   if (use_gemm(g)) conv_gemm_forward(x, w, g, y);
   else conv_grouped_forward(x, w, g, y);
-  if (bias) {
-    const index_t P = static_cast<index_t>(g.N) * g.Ho * g.Wo;
+  const float* res = epilogue.residual;
+  const bool relu = epilogue.relu;
+  if (!bias && !res && !relu) return;
+  // One pass for the whole tail: y = relu?(y + bias? + residual?).
+  const index_t P = static_cast<index_t>(g.N) * g.Ho * g.Wo;
 #pragma omp parallel for schedule(static)
-    for (index_t p = 0; p < P; ++p) {
-      float* yp = y + p * g.K;
+  for (index_t p = 0; p < P; ++p) {
+    float* yp = y + p * g.K;
+    const float* rp = res ? res + p * g.K : nullptr;
+    if (bias) {
 #pragma omp simd
       for (int k = 0; k < g.K; ++k) yp[k] += bias[k];
+    }
+    if (rp) {
+#pragma omp simd
+      for (int k = 0; k < g.K; ++k) yp[k] += rp[k];
+    }
+    if (relu) {
+#pragma omp simd
+      for (int k = 0; k < g.K; ++k) yp[k] = yp[k] > 0.f ? yp[k] : 0.f;
     }
   }
 }

@@ -9,7 +9,8 @@
 namespace rx {
 
 // ---- convolution (conv.cc dispatches to conv_gemm.cc or conv_grouped.cc) ----
-void conv2d_forward(const float* x, const float* w, const float* bias, const ConvGeom& g, float* y);
+void conv2d_forward(const float* x, const float* w, const float* bias, const ConvGeom& g, float* y,
+                    const Epilogue& epilogue = {});
 void conv2d_backward_input(const float* dy, const float* w, const ConvGeom& g, float* dx);
 void conv2d_backward_weight(const float* dy, const float* x, const ConvGeom& g, float* dw, float* dbias);
 
@@ -23,13 +24,17 @@ void conv_grouped_forward(const float* x, const float* w, const ConvGeom& g, flo
 void conv_grouped_backward_input(const float* dy, const float* w, const ConvGeom& g, float* dx);
 void conv_grouped_backward_weight(const float* dy, const float* x, const ConvGeom& g, float* dw);
 
-// ---- batch norm over [rows, C] ----
+// ---- batch norm over [rows, C], with an optional fused epilogue ----
 void batchnorm_train(const float* x, const float* gamma, const float* beta, index_t rows, int C, double eps,
-                     float* y, float* mean, float* var, float* invstd);
+                     float* y, float* mean, float* var, float* invstd, const Epilogue& epilogue = {});
 void batchnorm_eval(const float* x, const float* gamma, const float* beta, const float* running_mean,
-                    const float* running_var, index_t rows, int C, double eps, float* y);
+                    const float* running_var, index_t rows, int C, double eps, float* y,
+                    const Epilogue& epilogue = {});
+// fused_relu: the forward fused a ReLU (no residual), with this beta (may be null); dy is masked where
+// that forward's output was 0, the mask recomputed from x exactly as the forward computed y.
 void batchnorm_backward(const float* dy, const float* x, const float* gamma, const float* mean,
-                        const float* invstd, index_t rows, int C, float* dx, float* dgamma, float* dbeta);
+                        const float* invstd, index_t rows, int C, float* dx, float* dgamma, float* dbeta,
+                        bool fused_relu = false, const float* beta = nullptr);
 void batchnorm_eval_backward(const float* dy, const float* x, const float* gamma, const float* mean,
                              const float* invstd, index_t rows, int C, float* dx, float* dgamma, float* dbeta);
 

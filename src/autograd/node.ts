@@ -25,7 +25,9 @@ export interface GradNode {
  * Records `output = op(inputs)` when grad mode is on and any input requires grad.
  * `makeBackward` is only called when recording, so forward-only runs save nothing.
  * `saved` lists the activations (inputs or output) that the backward closure reads, so that their
- * storage is kept until this node has run and can be recycled afterwards.
+ * storage is kept until this node has run and can be recycled afterwards; an op may also list an
+ * input it consumes without reading it back (a pool's input), so that it is recycled rather than
+ * left to the garbage collector.
  * Inputs that need no gradient are stored as null and get null from the backward fn.
  */
 export function record(

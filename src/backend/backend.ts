@@ -64,19 +64,29 @@ export interface ChannelGeometry {
   readonly spatial: number;
 }
 
+/**
+ * An elementwise tail fused into a kernel's output, as inference engines fuse them:
+ * y = relu?(y + residual?). The residual has the output's shape and memory format.
+ */
+export interface Epilogue {
+  readonly residual?: Float32Array | null;
+  readonly relu?: boolean;
+}
+
 export interface Backend {
   readonly name: string;
   /** The physical order of 4-D activations that the conv, norm and pool kernels read and write. */
   readonly activationFormat: MemoryFormat;
 
   // ---- convolution ----
-  /** y[N,Cout,Ho,Wo] = conv(x[N,Cin,H,W], weight) + bias[Cout] (bias may be null). */
+  /** y[N,Cout,Ho,Wo] = epilogue(conv(x[N,Cin,H,W], weight) + bias[Cout]) (bias may be null). */
   conv2d(
     x: Float32Array,
     weight: Float32Array,
     bias: Float32Array | null,
     g: Conv2dGeometry,
     y: Float32Array,
+    epilogue?: Epilogue,
   ): void;
   /** dx[N,Cin,H,W] from dy[N,Cout,Ho,Wo] and weight. */
   conv2dBackwardInput(dy: Float32Array, weight: Float32Array, g: Conv2dGeometry, dx: Float32Array): void;
@@ -92,7 +102,10 @@ export interface Backend {
   // ---- batch norm (per channel of NCHW) ----
   /**
    * Training mode: normalises with the batch mean and biased variance.
-   * Writes y, and per channel: mean[C] and invStd[C] = 1/sqrt(var + eps), and the biased var[C].
+   * Writes y = epilogue(normalised x), and per channel: mean[C] and invStd[C] = 1/sqrt(var + eps),
+   * and the biased var[C]. The normalisation is y = x·scale + shift with scale = gamma·invStd and
+   * shift = beta − mean·scale, computed from the float32 mean and invStd (a fused ReLU's backward
+   * recomputes the same values).
    */
   batchNormTrain(
     x: Float32Array,
@@ -104,8 +117,9 @@ export interface Backend {
     mean: Float32Array,
     variance: Float32Array,
     invStd: Float32Array,
+    epilogue?: Epilogue,
   ): void;
-  /** Eval mode: y = (x - runningMean) / sqrt(runningVar + eps) * gamma + beta. */
+  /** Eval mode: y = epilogue((x - runningMean) / sqrt(runningVar + eps) * gamma + beta). */
   batchNormEval(
     x: Float32Array,
     gamma: Float32Array | null,
@@ -115,8 +129,13 @@ export interface Backend {
     g: ChannelGeometry,
     eps: number,
     y: Float32Array,
+    epilogue?: Epilogue,
   ): void;
-  /** Backward of batchNormTrain: dx, and dGamma[C], dBeta[C] when not null. */
+  /**
+   * Backward of batchNormTrain: dx, and dGamma[C], dBeta[C] when not null. `fusedRelu` (with the
+   * forward's beta) when the forward fused a ReLU without a residual: dy counts only where that
+   * output was positive, the mask recomputed from x exactly as the forward computed y.
+   */
   batchNormBackward(
     dy: Float32Array,
     x: Float32Array,
@@ -127,6 +146,7 @@ export interface Backend {
     dx: Float32Array,
     dGamma: Float32Array | null,
     dBeta: Float32Array | null,
+    fusedRelu?: { readonly beta: Float32Array | null },
   ): void;
   /**
    * Backward of batchNormEval (statistics are constants): dx = dy * gamma * invStd,

@@ -110,14 +110,40 @@ export class Bottleneck extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    const identity = (): Tensor => (this.downsample ? this.downsample.forward(x) : x);
+    if (
+      fusable(
+        this.folded
+          ? [this.conv1, this.conv2, this.conv3, this.relu]
+          : [this.bn1, this.bn2, this.bn3, this.relu],
+      )
+    ) {
+      // The same computation with "bn, relu" and "bn, += identity, relu" (or, folded, the conv's
+      // bias, identity and relu) each done in one pass over the activation.
+      if (this.folded) {
+        let out = this.conv1.forwardFused(x, { relu: true });
+        out = this.conv2.forwardFused(out, { relu: true });
+        return this.conv3.forwardFused(out, { residual: identity(), relu: true });
+      }
+      let out = this.bn1.forwardFused(this.conv1.forward(x), { relu: true });
+      out = this.bn2.forwardFused(this.conv2.forward(out), { relu: true });
+      return this.bn3.forwardFused(this.conv3.forward(out), { residual: identity(), relu: true });
+    }
     const bn = (norm: BatchNorm2d, t: Tensor): Tensor => (this.folded ? t : norm.forward(t));
     let out = this.relu.forward(bn(this.bn1, this.conv1.forward(x)));
     out = this.relu.forward(bn(this.bn2, this.conv2.forward(out)));
     out = bn(this.bn3, this.conv3.forward(out));
-    const identity = this.downsample ? this.downsample.forward(x) : x;
     // In place, as torchvision's `out += identity`: bn3's output is saved by nobody.
-    return this.relu.forward(add_(out, identity));
+    return this.relu.forward(add_(out, identity()));
   }
+}
+
+/**
+ * Whether a forward may fuse these modules' calls into their neighbours' passes: not while a forward
+ * hook watches one of them (hooks, as summary()'s, must see every module called as in torchvision).
+ */
+function fusable(modules: readonly Module[]): boolean {
+  return !modules.some((m) => m.hasForwardHooks());
 }
 
 export class ResNet extends Module {
@@ -244,8 +270,17 @@ export class ResNet extends Module {
         `ResNet: expected input [N, ${this.inChannels}, H, W], got shape ${formatShape(x.shape)}`,
       );
     }
-    const stem = this.conv1.forward(x);
-    let y = this.maxpool.forward(this.relu.forward(this.config.foldedNorm ? stem : this.bn1.forward(stem)));
+    const folded = this.config.foldedNorm ?? false;
+    let y: Tensor;
+    if (fusable(folded ? [this.conv1, this.relu] : [this.bn1, this.relu])) {
+      y = folded
+        ? this.conv1.forwardFused(x, { relu: true })
+        : this.bn1.forwardFused(this.conv1.forward(x), { relu: true });
+    } else {
+      const stem = this.conv1.forward(x);
+      y = this.relu.forward(folded ? stem : this.bn1.forward(stem));
+    }
+    y = this.maxpool.forward(y);
     for (const stage of this.stages) y = stage.forward(y);
     if (this.pool === null) return y;
     y = flatten(this.pool.forward(y), 1);

@@ -184,6 +184,11 @@ export abstract class Module {
     return this;
   }
 
+  /** Whether any forward hook is registered (callers then keep this module's forward unfused). */
+  hasForwardHooks(): boolean {
+    return this.forwardHooks.length > 0;
+  }
+
   /** Calls hook(module, input, output) after each forward of this module, until removed. */
   registerForwardHook(hook: ForwardHook): HookHandle {
     if (this.forwardHooks.length === 0) {

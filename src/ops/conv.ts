@@ -1,8 +1,10 @@
-import { record } from '../autograd/node.js';
+import { needsGrad, record } from '../autograd/node.js';
 import { getBackend, type Conv2dGeometry } from '../backend/index.js';
 import { Tensor } from '../tensor/tensor.js';
-import { formatShape } from '../tensor/shape.js';
+import { formatShape, sameShape } from '../tensor/shape.js';
+import { relu as reluOp } from './activation.js';
 import { anyMeta, expectFloat, expectRank, pair, type IntPair } from './check.js';
+import { add } from './elementwise.js';
 import { toFormat } from './format.js';
 
 export interface Conv2dOptions {
@@ -11,6 +13,12 @@ export interface Conv2dOptions {
   dilation?: IntPair;
   /** Channels split into this many independent groups, each with its own weights. */
   groups?: number;
+  /**
+   * Fused tail, as inference engines fuse it: y = relu?(conv + bias + residual?) in one pass over
+   * the output. Equal to composing add and relu by hand (which is what happens when gradients are needed).
+   */
+  residual?: Tensor | null;
+  relu?: boolean;
 }
 
 /** Output size of a convolution or pooling window along one axis (floor mode). */
@@ -73,7 +81,22 @@ export function conv2d(
     );
   }
   const outShape = [N, Cout, Ho, Wo];
-  if (anyMeta(x, weight, bias)) return Tensor.meta(outShape, 'float32', x.format);
+  const relu = options.relu ?? false;
+  const residual = options.residual ? toFormat(options.residual, x.format) : null;
+  if (residual) {
+    expectFloat(op, 'residual', residual);
+    if (!sameShape(residual.shape, outShape)) {
+      throw new RangeError(
+        `${op}: residual must have the output's shape ${formatShape(outShape)}, got ${formatShape(residual.shape)}`,
+      );
+    }
+  }
+  if (anyMeta(x, weight, bias, residual)) return Tensor.meta(outShape, 'float32', x.format);
+  if ((relu || residual) && needsGrad(x, weight, bias, residual)) {
+    let out = conv2d(x, weight, bias, { ...options, residual: null, relu: false });
+    if (residual) out = add(out, residual);
+    return relu ? reluOp(out) : out;
+  }
 
   const g: Conv2dGeometry = {
     batch: N,
@@ -94,7 +117,10 @@ export function conv2d(
     groups,
   };
   const y = Tensor.output(outShape, x.format);
-  backend.conv2d(x.data, weight.data, bias ? bias.data : null, g, y.data);
+  backend.conv2d(x.data, weight.data, bias ? bias.data : null, g, y.data, {
+    residual: residual ? residual.data : null,
+    relu,
+  });
   return record(
     op,
     y,

@@ -2,7 +2,10 @@ import { needsGrad, record } from '../autograd/node.js';
 import { getBackend, type ChannelGeometry } from '../backend/index.js';
 import { Tensor } from '../tensor/tensor.js';
 import { formatShape } from '../tensor/shape.js';
+import { sameShape } from '../tensor/shape.js';
+import { relu as reluOp } from './activation.js';
 import { anyMeta, expectFloat } from './check.js';
+import { add } from './elementwise.js';
 import { toFormat } from './format.js';
 
 export interface BatchNormOptions {
@@ -15,6 +18,12 @@ export interface BatchNormOptions {
   /** Weight of the new batch in the running averages (PyTorch's momentum, 0.1 by default). */
   momentum?: number;
   eps?: number;
+  /**
+   * Fused tail, as inference engines fuse it: y = relu?(batch_norm(x) + residual?), one pass over
+   * the activation instead of three. Equal to composing relu and add by hand.
+   */
+  residual?: Tensor | null;
+  relu?: boolean;
 }
 
 /**
@@ -32,6 +41,14 @@ export function batchNorm(input: Tensor, options: BatchNormOptions): Tensor {
   const { runningMean, runningVar, training, momentum = 0.1, eps = 1e-5 } = options;
   const weight = options.weight ?? null;
   const bias = options.bias ?? null;
+  const relu = options.relu ?? false;
+  const residual = options.residual ? toFormat(options.residual, x.format) : null;
+  if (residual && !sameShape(residual.shape, x.shape)) {
+    throw new RangeError(
+      `${op}: residual must have the input's shape ${formatShape(x.shape)}, got ${formatShape(residual.shape)}`,
+    );
+  }
+  if (residual) expectFloat(op, 'residual', residual);
   const N = x.shape[0]!;
   const C = x.shape[1]!;
   const spatial = x.shape.slice(2).reduce((a, b) => a * b, 1);
@@ -55,17 +72,25 @@ export function batchNorm(input: Tensor, options: BatchNormOptions): Tensor {
       `${op}: expected more than 1 value per channel when training, got input size ${formatShape(x.shape)}`,
     );
   }
-  if (anyMeta(x, weight, bias)) return Tensor.meta(x.shape, 'float32', x.format);
+  if (anyMeta(x, weight, bias, residual)) return Tensor.meta(x.shape, 'float32', x.format);
   const g: ChannelGeometry = { batch: N, channels: C, spatial };
-  const y = Tensor.output(x.shape, x.format);
   const gamma = weight ? weight.data : null;
   const beta = bias ? bias.data : null;
+  const epilogue = { residual: residual ? residual.data : null, relu };
+
+  if (!training && (relu || residual) && needsGrad(x, weight, bias, residual)) {
+    // Eval mode with gradients (rare: frozen statistics while fine-tuning): the plain composition.
+    let out = batchNorm(x, { ...options, residual: null, relu: false });
+    if (residual) out = add(out, residual);
+    return relu ? reluOp(out) : out;
+  }
+  const y = Tensor.output(x.shape, x.format);
 
   if (training) {
     const mean = new Float32Array(C);
     const variance = new Float32Array(C);
     const invStd = new Float32Array(C);
-    backend.batchNormTrain(x.data, gamma, beta, g, eps, y.data, mean, variance, invStd);
+    backend.batchNormTrain(x.data, gamma, beta, g, eps, y.data, mean, variance, invStd, epilogue);
     if (runningMean && runningVar) {
       const M = N * spatial;
       const rm = runningMean.data;
@@ -75,16 +100,24 @@ export function batchNorm(input: Tensor, options: BatchNormOptions): Tensor {
         rv[c] = (1 - momentum) * rv[c]! + momentum * ((variance[c]! * M) / (M - 1));
       }
     }
+    // A fused ReLU alone: the backward recomputes its mask from x. With a residual the mask comes
+    // from y, and the gradient of the sum is that of the residual too.
+    const maskFromOutput = relu && residual !== null;
     return record(
       op,
       y,
-      [x, weight, bias],
+      [x, weight, bias, residual],
       () => (dy) => {
+        let dSum = dy;
+        if (maskFromOutput) {
+          dSum = Tensor.output(y.shape, y.format);
+          backend.reluBackward(dy.data, y.data, dSum.data);
+        }
         const dx = Tensor.output(x.shape, x.format);
         const dGamma = weight ? Tensor.output(weight.shape) : null;
         const dBeta = bias ? Tensor.output(bias.shape) : null;
         backend.batchNormBackward(
-          dy.data,
+          dSum.data,
           x.data,
           gamma,
           mean,
@@ -93,16 +126,18 @@ export function batchNorm(input: Tensor, options: BatchNormOptions): Tensor {
           dx.data,
           dGamma?.data ?? null,
           dBeta?.data ?? null,
+          relu && !residual ? { beta } : undefined,
         );
-        return [x.requiresGrad ? dx : null, dGamma, dBeta];
+        return [x.requiresGrad ? dx : null, dGamma, dBeta, residual?.requiresGrad ? dSum : null];
       },
-      [x],
+      // The residual is read by nobody here; listed so that its storage is recycled once this ran.
+      [x, ...(maskFromOutput ? [y] : []), ...(residual ? [residual] : [])],
     );
   }
 
   const rm = runningMean!.data;
   const rv = runningVar!.data;
-  backend.batchNormEval(x.data, gamma, beta, rm, rv, g, eps, y.data);
+  backend.batchNormEval(x.data, gamma, beta, rm, rv, g, eps, y.data, epilogue);
   if (!needsGrad(x, weight, bias)) return y;
   // Statistics are constants in eval mode; keep copies so later running-stat updates cannot change them.
   const meanCopy = rm.slice();

@@ -65,11 +65,18 @@ export function maxPool2d(input: Tensor, kernelSize: IntPair, options: MaxPool2d
   const y = Tensor.output(outShape, x.format);
   const argmax = new Int32Array(y.numel);
   backend.maxPool2d(x.data, g, y.data, argmax);
-  return record(op, y, [x], () => (dy) => {
-    const dx = Tensor.output(x.shape, x.format);
-    backend.maxPoolBackward(dy.data, argmax, g, dx.data);
-    return [dx];
-  });
+  return record(
+    op,
+    y,
+    [x],
+    () => (dy) => {
+      const dx = Tensor.output(x.shape, x.format);
+      backend.maxPoolBackward(dy.data, argmax, g, dx.data);
+      return [dx];
+    },
+    // The backward reads no activation; x is listed so its storage is recycled once this node ran.
+    [x],
+  );
 }
 
 function adaptiveGeometry(op: string, x: Tensor, outputSize: IntPair): AdaptivePool2dGeometry {
@@ -91,11 +98,18 @@ export function adaptiveAvgPool2d(input: Tensor, outputSize: IntPair): Tensor {
   if (anyMeta(x)) return Tensor.meta(outShape, 'float32', x.format);
   const y = Tensor.output(outShape, x.format);
   backend.adaptiveAvgPool2d(x.data, g, y.data);
-  return record(op, y, [x], () => (dy) => {
-    const dx = Tensor.output(x.shape, x.format);
-    backend.adaptiveAvgPool2dBackward(dy.data, g, dx.data);
-    return [dx];
-  });
+  return record(
+    op,
+    y,
+    [x],
+    () => (dy) => {
+      const dx = Tensor.output(x.shape, x.format);
+      backend.adaptiveAvgPool2dBackward(dy.data, g, dx.data);
+      return [dx];
+    },
+    // The backward reads no activation; x is listed so its storage is recycled once this node ran.
+    [x],
+  );
 }
 
 /** Adaptive max pooling to outputSize, as torch.nn.functional.adaptive_max_pool2d. */
@@ -109,9 +123,16 @@ export function adaptiveMaxPool2d(input: Tensor, outputSize: IntPair): Tensor {
   const y = Tensor.output(outShape, x.format);
   const argmax = new Int32Array(y.numel);
   backend.adaptiveMaxPool2d(x.data, g, y.data, argmax);
-  return record(op, y, [x], () => (dy) => {
-    const dx = Tensor.output(x.shape, x.format);
-    backend.maxPoolBackward(dy.data, argmax, g, dx.data);
-    return [dx];
-  });
+  return record(
+    op,
+    y,
+    [x],
+    () => (dy) => {
+      const dx = Tensor.output(x.shape, x.format);
+      backend.maxPoolBackward(dy.data, argmax, g, dx.data);
+      return [dx];
+    },
+    // The backward reads no activation; x is listed so its storage is recycled once this node ran.
+    [x],
+  );
 }

@@ -5,7 +5,7 @@ import { tinyModel } from '../helpers/tiny.js';
 const gen = new Generator(11);
 
 describe('storage recycling', () => {
-  it('recycles a step’s buffers: after the first step nearly every op output comes from the pool', () => {
+  it('recycles a step’s buffers: after the first step every op output comes from the pool', () => {
     const model = tinyModel();
     const optimizer = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9 });
     const x = Tensor.randn([4, 3, 64, 64], { generator: gen });
@@ -23,7 +23,9 @@ describe('storage recycling', () => {
     const hits = after.hits - before.hits;
     const misses = after.misses - before.misses;
     expect(hits).toBeGreaterThan(100);
-    expect(misses / (hits + misses)).toBeLessThan(0.05);
+    // Every activation goes back to the pool once backward is done with it (pool inputs and the
+    // residual of a fused batch norm included), so a steady step allocates nothing new.
+    expect(misses).toBe(0);
   });
 
   it('keeps the root, the logits and user tensors valid, and poisons released intermediates', () => {

@@ -1,4 +1,5 @@
 import { nchwToNhwc, nhwcToNchw, tsBackend, type Backend, type ChannelGeometry } from '../../src/index.js';
+import { applyEpilogue } from '../../src/backend/ts/elementwise.js';
 
 /**
  * A backend that takes NHWC activations by transposing around the reference kernels: it exercises
@@ -16,10 +17,11 @@ export const nhwcTestBackend: Backend = {
   ...tsBackend,
   name: 'ts-nhwc-test',
   activationFormat: 'nhwc',
-  conv2d(x, w, b, g, y) {
+  conv2d(x, w, b, g, y, epilogue) {
     const tmp = new Float32Array(y.length);
     tsBackend.conv2d(toNchw(x, g.batch, g.inChannels, g.inHeight, g.inWidth), w, b, g, tmp);
     toNhwcInto(tmp, g.batch, g.outChannels, g.outHeight, g.outWidth, y);
+    applyEpilogue(y, epilogue);
   },
   conv2dBackwardInput(dy, w, g, dx) {
     const tmp = new Float32Array(dx.length);
@@ -36,14 +38,14 @@ export const nhwcTestBackend: Backend = {
     );
   },
   // Batch norm on [rows, C] (channels fastest) is batch norm with batch = rows and spatial = 1.
-  batchNormTrain(x, gamma, beta, g, eps, y, mean, variance, invStd) {
-    tsBackend.batchNormTrain(x, gamma, beta, rows(g), eps, y, mean, variance, invStd);
+  batchNormTrain(x, gamma, beta, g, eps, y, mean, variance, invStd, epilogue) {
+    tsBackend.batchNormTrain(x, gamma, beta, rows(g), eps, y, mean, variance, invStd, epilogue);
   },
-  batchNormEval(x, gamma, beta, rm, rv, g, eps, y) {
-    tsBackend.batchNormEval(x, gamma, beta, rm, rv, rows(g), eps, y);
+  batchNormEval(x, gamma, beta, rm, rv, g, eps, y, epilogue) {
+    tsBackend.batchNormEval(x, gamma, beta, rm, rv, rows(g), eps, y, epilogue);
   },
-  batchNormBackward(dy, x, gamma, mean, invStd, g, dx, dGamma, dBeta) {
-    tsBackend.batchNormBackward(dy, x, gamma, mean, invStd, rows(g), dx, dGamma, dBeta);
+  batchNormBackward(dy, x, gamma, mean, invStd, g, dx, dGamma, dBeta, fusedRelu) {
+    tsBackend.batchNormBackward(dy, x, gamma, mean, invStd, rows(g), dx, dGamma, dBeta, fusedRelu);
   },
   batchNormEvalBackward(dy, x, gamma, rm, invStd, g, dx, dGamma, dBeta) {
     tsBackend.batchNormEvalBackward(dy, x, gamma, rm, invStd, rows(g), dx, dGamma, dBeta);

@@ -13,7 +13,16 @@ export interface NativeAddon {
   setThreads(n: number): void;
   forcePortable(force: boolean): boolean;
   sgemmGflops(n: number, repeats: number): number;
-  conv2d(x: Float32Array, w: Float32Array, b: Float32Array | null, geom: Int32Array, y: Float32Array): void;
+  /** y = relu?(conv + b + residual?): the last two arguments are the fused epilogue. */
+  conv2d(
+    x: Float32Array,
+    w: Float32Array,
+    b: Float32Array | null,
+    geom: Int32Array,
+    y: Float32Array,
+    residual: Float32Array | null,
+    relu: boolean,
+  ): void;
   conv2dBackwardInput(dy: Float32Array, w: Float32Array, geom: Int32Array, dx: Float32Array): void;
   conv2dBackwardWeight(
     dy: Float32Array,
@@ -33,6 +42,8 @@ export interface NativeAddon {
     mean: Float32Array,
     variance: Float32Array,
     invStd: Float32Array,
+    residual: Float32Array | null,
+    relu: boolean,
   ): void;
   batchNormEval(
     x: Float32Array,
@@ -44,7 +55,10 @@ export interface NativeAddon {
     channels: number,
     eps: number,
     y: Float32Array,
+    residual: Float32Array | null,
+    relu: boolean,
   ): void;
+  /** The last two arguments: the forward fused a ReLU without a residual, with this beta. */
   batchNormBackward(
     dy: Float32Array,
     x: Float32Array,
@@ -56,6 +70,8 @@ export interface NativeAddon {
     dx: Float32Array,
     dGamma: Float32Array | null,
     dBeta: Float32Array | null,
+    fusedRelu: boolean,
+    beta: Float32Array | null,
   ): void;
   batchNormEvalBackward(
     dy: Float32Array,

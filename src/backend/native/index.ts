@@ -50,16 +50,55 @@ export function createNativeBackend(addon: NativeAddon): Backend {
   return {
     name: 'native',
     activationFormat: 'nhwc',
-    conv2d: (x, w, b, g, y) => addon.conv2d(x, w, b, convGeometry(g), y),
+    conv2d: (x, w, b, g, y, e) =>
+      addon.conv2d(x, w, b, convGeometry(g), y, e?.residual ?? null, e?.relu ?? false),
     conv2dBackwardInput: (dy, w, g, dx) => addon.conv2dBackwardInput(dy, w, convGeometry(g), dx),
     conv2dBackwardWeight: (dy, x, g, dw, db) => addon.conv2dBackwardWeight(dy, x, convGeometry(g), dw, db),
     // NHWC activations are [rows = N·H·W, C] for batch norm.
-    batchNormTrain: (x, gamma, beta, g, eps, y, mean, variance, invStd) =>
-      addon.batchNormTrain(x, gamma, beta, g.batch * g.spatial, g.channels, eps, y, mean, variance, invStd),
-    batchNormEval: (x, gamma, beta, rm, rv, g, eps, y) =>
-      addon.batchNormEval(x, gamma, beta, rm, rv, g.batch * g.spatial, g.channels, eps, y),
-    batchNormBackward: (dy, x, gamma, mean, invStd, g, dx, dGamma, dBeta) =>
-      addon.batchNormBackward(dy, x, gamma, mean, invStd, g.batch * g.spatial, g.channels, dx, dGamma, dBeta),
+    batchNormTrain: (x, gamma, beta, g, eps, y, mean, variance, invStd, e) =>
+      addon.batchNormTrain(
+        x,
+        gamma,
+        beta,
+        g.batch * g.spatial,
+        g.channels,
+        eps,
+        y,
+        mean,
+        variance,
+        invStd,
+        e?.residual ?? null,
+        e?.relu ?? false,
+      ),
+    batchNormEval: (x, gamma, beta, rm, rv, g, eps, y, e) =>
+      addon.batchNormEval(
+        x,
+        gamma,
+        beta,
+        rm,
+        rv,
+        g.batch * g.spatial,
+        g.channels,
+        eps,
+        y,
+        e?.residual ?? null,
+        e?.relu ?? false,
+      ),
+    batchNormBackward: (dy, x, gamma, mean, invStd, g, dx, dGamma, dBeta, fusedRelu) =>
+      addon.batchNormBackward(
+        dy,
+        x,
+        gamma,
+        mean,
+        invStd,
+        g.batch * g.spatial,
+        g.channels,
+        dx,
+        dGamma,
+        dBeta,
+        fusedRelu !== undefined,
+        fusedRelu?.beta ?? null,
+      ),
     batchNormEvalBackward: (dy, x, gamma, mean, invStd, g, dx, dGamma, dBeta) =>
       addon.batchNormEvalBackward(
         dy,

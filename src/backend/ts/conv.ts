@@ -6,7 +6,8 @@
  *   backward weight  dW_g[Cout_g, Kc] += dy_g[Cout_g, P] · cols[Kc, P]ᵀ        (cols = im2col of x_g)
  * A 1×1, stride-1, unpadded conv uses x_g itself as cols. Every group has its own weight slice.
  */
-import type { Conv2dGeometry } from '../backend.js';
+import type { Conv2dGeometry, Epilogue } from '../backend.js';
+import { applyEpilogue } from './elementwise.js';
 import { gemmABt, transpose } from './gemm.js';
 
 function isPointwise(g: Conv2dGeometry): boolean {
@@ -114,6 +115,7 @@ export function conv2d(
   bias: Float32Array | null,
   g: Conv2dGeometry,
   y: Float32Array,
+  epilogue?: Epilogue,
 ): void {
   const cinG = g.inChannels / g.groups;
   const coutG = g.outChannels / g.groups;
@@ -138,6 +140,7 @@ export function conv2d(
       }
     }
   }
+  applyEpilogue(y, epilogue);
 }
 
 export function conv2dBackwardInput(

@@ -1,4 +1,16 @@
 /** Reference elementwise kernels over flat arrays. */
+import type { Epilogue } from '../backend.js';
+
+/** y = relu?(y + residual?) in place, element by element (any layout: residual is laid out as y). */
+export function applyEpilogue(y: Float32Array, epilogue: Epilogue | undefined): void {
+  const residual = epilogue?.residual ?? null;
+  const relu = epilogue?.relu ?? false;
+  if (!residual && !relu) return;
+  for (let i = 0; i < y.length; i++) {
+    const v = residual ? Math.fround(y[i]! + residual[i]!) : y[i]!;
+    y[i] = relu && !(v > 0) ? 0 : v;
+  }
+}
 
 export function relu(x: Float32Array, y: Float32Array): void {
   for (let i = 0; i < x.length; i++) {

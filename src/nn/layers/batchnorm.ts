@@ -47,6 +47,14 @@ export class BatchNorm2d extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    return this.forwardFused(x);
+  }
+
+  /**
+   * relu?(this(x) + residual?) in one pass over the activation: what a block's "bn, (+= identity),
+   * relu" computes. Forward hooks are not run: callers fuse only modules without hooks.
+   */
+  forwardFused(x: Tensor, tail: { residual?: Tensor | null; relu?: boolean } = {}): Tensor {
     if (x.ndim !== 4)
       throw new RangeError(`BatchNorm2d: expected 4D input [N, C, H, W], got shape ${formatShape(x.shape)}`);
     if (x.shape[1] !== this.numFeatures) {
@@ -69,6 +77,8 @@ export class BatchNorm2d extends Module {
       training: useBatchStats,
       momentum: factor,
       eps: this.eps,
+      residual: tail.residual ?? null,
+      relu: tail.relu ?? false,
     });
   }
 }

@@ -60,11 +60,21 @@ export class Conv2d extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    return this.forwardFused(x);
+  }
+
+  /**
+   * relu?(this(x) + residual?) with the tail fused into the convolution's output pass (inference
+   * engines' conv + add + ReLU). Forward hooks are not run: callers fuse only modules without hooks.
+   */
+  forwardFused(x: Tensor, tail: { residual?: Tensor | null; relu?: boolean } = {}): Tensor {
     return conv2d(x, this.weight, this.bias, {
       stride: this.stride,
       padding: this.padding,
       dilation: this.dilation,
       groups: this.groups,
+      residual: tail.residual ?? null,
+      relu: tail.relu ?? false,
     });
   }
 }

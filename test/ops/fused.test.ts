@@ -1,0 +1,153 @@
+/**
+ * Fused tails (batch norm or conv, + residual, + ReLU in one pass) against the ops composed by hand,
+ * on every backend: values, gradients and running statistics. The fused ReLU's backward recomputes
+ * its mask from x, so it must agree with relu's own (y > 0) mask exactly, not just closely.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  backward,
+  createModel,
+  F,
+  foldBatchNorm,
+  Generator,
+  inferenceMode,
+  manualSeed,
+  noGrad,
+  Tensor,
+  type Module,
+} from '../../src/index.js';
+import { testBackends, useBackend } from '../helpers/backends.js';
+
+const gen = new Generator(77);
+const randn = (...shape: number[]): Tensor => Tensor.randn(shape, { generator: gen });
+
+interface Run {
+  out: number[];
+  grads: number[][];
+  running: number[][];
+}
+
+/** Runs f on fresh copies (gradients on all inputs), backpropagates a fixed random dy. */
+function run(inputs: readonly Tensor[], f: (...t: Tensor[]) => Tensor): Run {
+  const copies = inputs.map((t) => t.clone().requiresGrad_());
+  const runningMean = Tensor.zeros([inputs[0]!.shape[1]!]);
+  const runningVar = Tensor.ones([inputs[0]!.shape[1]!]);
+  const y = f(...copies, runningMean, runningVar);
+  backward(y, Tensor.randn(y.shape, { generator: new Generator(5) }));
+  return {
+    out: y.toArray(),
+    grads: copies.map((c) => c.grad!.toArray()),
+    running: [runningMean.toArray(), runningVar.toArray()],
+  };
+}
+
+for (const backend of testBackends()) {
+  describe(`fused tails on the ${backend.name} backend`, () => {
+    useBackend(backend);
+
+    // [N, C, H, W] with C not a multiple of 8 and odd spatial sizes; about half the values negative.
+    const x = randn(2, 5, 3, 7);
+    const residual = randn(2, 5, 3, 7);
+    const gamma = randn(5);
+    const beta = randn(5);
+
+    for (const training of [true, false]) {
+      const bn = (t: Tensor, w: Tensor, b: Tensor, rm: Tensor, rv: Tensor, tail = {}): Tensor =>
+        F.batchNorm(t, { weight: w, bias: b, runningMean: rm, runningVar: rv, training, ...tail });
+
+      it(`batch_norm + relu (${training ? 'train' : 'eval'}) equals relu(batch_norm) exactly`, () => {
+        const fused = run([x, gamma, beta], (t, w, b, rm, rv) => bn(t, w, b, rm!, rv!, { relu: true }));
+        const composed = run([x, gamma, beta], (t, w, b, rm, rv) => F.relu(bn(t, w, b, rm!, rv!)));
+        expect(fused.out).toEqual(composed.out);
+        expect(fused.grads).toEqual(composed.grads);
+        expect(fused.running).toEqual(composed.running);
+        expect(fused.out.filter((v) => v === 0).length).toBeGreaterThan(20);
+      });
+
+      it(`batch_norm + residual + relu (${training ? 'train' : 'eval'}) equals relu(batch_norm + r) exactly`, () => {
+        const fused = run([x, gamma, beta, residual], (t, w, b, r, rm, rv) =>
+          bn(t, w, b, rm!, rv!, { residual: r, relu: true }),
+        );
+        const composed = run([x, gamma, beta, residual], (t, w, b, r, rm, rv) =>
+          F.relu(F.add(bn(t, w, b, rm!, rv!), r!)),
+        );
+        expect(fused.out).toEqual(composed.out);
+        expect(fused.grads).toEqual(composed.grads);
+        const plain = run([x, gamma, beta, residual], (t, w, b, r, rm, rv) =>
+          bn(t, w, b, rm!, rv!, { residual: r }),
+        );
+        const plainComposed = run([x, gamma, beta, residual], (t, w, b, r, rm, rv) =>
+          F.add(bn(t, w, b, rm!, rv!), r!),
+        );
+        expect(plain.out).toEqual(plainComposed.out);
+        expect(plain.grads).toEqual(plainComposed.grads);
+      });
+    }
+
+    it('batch_norm with an affine-free fused relu recomputes the mask without gamma and beta', () => {
+      const f =
+        (tail: { relu?: boolean }) =>
+        (t: Tensor, rm?: Tensor, rv?: Tensor): Tensor => {
+          const y = F.batchNorm(t, { runningMean: rm!, runningVar: rv!, training: true, ...tail });
+          return tail.relu ? y : F.relu(y);
+        };
+      expect(run([x], f({ relu: true }))).toEqual(run([x], f({})));
+    });
+
+    it('conv2d + bias + residual + relu equals the composition, with and without gradients', () => {
+      const w = randn(6, 5, 3, 3);
+      const b = randn(6);
+      const r = randn(2, 6, 2, 4);
+      const options = { stride: 2, padding: 1 } as const;
+      const composed = F.relu(F.add(F.conv2d(x, w, b, options), r));
+      const fused = noGrad(() => F.conv2d(x, w, b, { ...options, residual: r, relu: true }));
+      expect(fused.toArray()).toEqual(composed.toArray());
+      const reluOnly = noGrad(() => F.conv2d(x, w, null, { ...options, relu: true }));
+      expect(reluOnly.toArray()).toEqual(F.relu(F.conv2d(x, w, null, options)).toArray());
+      // With gradients the op composes, so the backward is the composition's.
+      const withGrad = run([x, w, b, r], (t, ww, bb, rr) =>
+        F.conv2d(t, ww!, bb!, { ...options, residual: rr, relu: true }),
+      );
+      const byHand = run([x, w, b, r], (t, ww, bb, rr) => F.relu(F.add(F.conv2d(t, ww!, bb!, options), rr!)));
+      expect(withGrad).toEqual(byHand);
+    });
+
+    it('names the residual shape at fault', () => {
+      expect(() =>
+        F.batchNorm(x, { runningMean: null, runningVar: null, training: true, residual: randn(2, 5, 3, 6) }),
+      ).toThrow("batch_norm: residual must have the input's shape [2, 5, 3, 7], got [2, 5, 3, 6]");
+      expect(() => F.conv2d(x, randn(6, 5, 1, 1), null, { residual: randn(2, 6, 3, 6) })).toThrow(
+        "conv2d: residual must have the output's shape [2, 6, 3, 7], got [2, 6, 3, 6]",
+      );
+    });
+
+    it('a ResNeXt forward and backward with fused passes equals the unfused one (hooks disable fusion)', () => {
+      const make = (): Module => {
+        manualSeed(3);
+        return createModel('resnext_tiny', { numClasses: 5 });
+      };
+      const input = randn(2, 3, 33, 35);
+      const results = [false, true].map((hooked) => {
+        const model = make();
+        const handles = hooked ? model.namedModules().map(([, m]) => m.registerForwardHook(() => {})) : [];
+        const logits = model.forward(input);
+        backward(F.crossEntropy(logits, Tensor.int64([0, 3])));
+        const grads = model.namedParameters().map(([name, p]) => [name, p.grad!.toArray()] as const);
+        const state = Object.entries(model.stateDict()).map(([k, v]) => [k, v.toArray()] as const);
+        handles.forEach((h) => h.remove());
+        model.eval();
+        const evalLogits = inferenceMode(() => model.forward(input)).toArray();
+        const folded = foldBatchNorm(model);
+        if (hooked) folded.namedModules().forEach(([, m]) => m.registerForwardHook(() => {}));
+        const foldedLogits = inferenceMode(() => folded.forward(input)).toArray();
+        return { logits: logits.toArray(), grads, state, evalLogits, foldedLogits };
+      });
+      const [fused, unfused] = results as [(typeof results)[0], (typeof results)[0]];
+      expect(fused.logits).toEqual(unfused.logits);
+      expect(fused.grads).toEqual(unfused.grads);
+      expect(fused.state).toEqual(unfused.state);
+      expect(fused.evalLogits).toEqual(unfused.evalLogits);
+      expect(fused.foldedLogits).toEqual(unfused.foldedLogits);
+    });
+  });
+}
