@@ -7,6 +7,8 @@
 #include <omp.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "kernels.h"
@@ -14,6 +16,17 @@
 namespace rx {
 
 namespace {
+
+// v where keep, else +0 (as relu's backward): a bit mask rather than a branch, so that loops mixing
+// it with double accumulators still vectorise.
+inline float keep_if(bool keep, float v) {
+  std::uint32_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  bits &= -static_cast<std::uint32_t>(keep);
+  float out;
+  std::memcpy(&out, &bits, sizeof out);
+  return out;
+}
 
 // y = x·scale[c] + shift[c] for every channel: the normalisation of both modes, from float statistics.
 void channel_affine(const float* gamma, const float* beta, const float* mean, const float* invstd, int C,
@@ -63,7 +76,7 @@ void column_sums(const float* a, const float* b, const float* mean, const float*
 #pragma omp simd
         for (int c = 0; c < C; ++c) {
           const float yv = br[c] * scale[c] + shift[c];
-          const double d = yv > 0.f ? ar[c] : 0.f;
+          const double d = keep_if(yv > 0.f, ar[c]);
           p1[c] += d;
           p2[c] += d * (static_cast<double>(br[c]) - mean[c]);
         }
@@ -174,7 +187,7 @@ void batchnorm_backward(const float* dy, const float* x, const float* gamma, con
 #pragma omp simd
       for (int c = 0; c < C; ++c) {
         const float yv = xr[c] * scale[c] + shift[c];
-        const float d = yv > 0.f ? dyr[c] : 0.f;
+        const float d = keep_if(yv > 0.f, dyr[c]);
         dxr[c] = k[c] * d + a[c] * xr[c] + b[c];
       }
     } else {
