@@ -4,6 +4,7 @@
  *   npm run bench -- --json       one JSON object
  *   npm run bench -- --layers     adds a per-layer table for every distinct conv shape
  *   npm run bench -- --rss-steps 200   trains that many steps and reports RSS drift
+ *   npm run bench -- --fusion     fused vs unfused tails (BN/bias + residual + ReLU), interleaved
  * Rates are reported next to the sgemm rate this same run measures, since the machine is shared and
  * noisy: ratios, medians over repeats, never asserted.
  */
@@ -40,6 +41,7 @@ const { values: args } = parseArgs({
     'infer-repeats': { type: 'string', default: '5' },
     'rss-steps': { type: 'string', default: '0' },
     profile: { type: 'boolean', default: false },
+    fusion: { type: 'boolean', default: false },
     size: { type: 'string', default: '224' },
   },
 });
@@ -174,6 +176,50 @@ if (rssSteps > 0) {
   );
 }
 
+/**
+ * Fused vs unfused tails, interleaved so that both see the same machine load: a no-op forward hook
+ * on every module makes the blocks take their unfused path (hooks must see every module call).
+ */
+let fusion: { infer_bs8_ms: [number, number]; train_bs16_ms: [number, number] } | null = null;
+if (args.fusion) {
+  const unfusedWhile = <T>(net: typeof model, unfused: boolean, fn: () => T): T => {
+    const handles = unfused ? net.namedModules().map(([, m]) => m.registerForwardHook(() => {})) : [];
+    try {
+      return fn();
+    } finally {
+      handles.forEach((h) => h.remove());
+    }
+  };
+  const repeats = 5;
+  const folded = foldBatchNorm(model.eval());
+  const x8 = Tensor.randn([8, 3, size, size]);
+  const infer: [number[], number[]] = [[], []];
+  const train: [number[], number[]] = [[], []];
+  for (let r = 0; r <= repeats; r++) {
+    for (const unfused of [false, true]) {
+      const t = time(() => unfusedWhile(folded, unfused, () => inferenceMode(() => folded.forward(x8))));
+      if (r > 0) infer[unfused ? 1 : 0].push(t * 1e3);
+    }
+  }
+  model.train();
+  for (let r = 0; r <= repeats; r++) {
+    for (const unfused of [false, true]) {
+      const t = unfusedWhile(model, unfused, trainStep);
+      if (r > 0) train[unfused ? 1 : 0].push(t * 1e3);
+    }
+  }
+  fusion = {
+    infer_bs8_ms: [median(infer[0]), median(infer[1])],
+    train_bs16_ms: [median(train[0]), median(train[1])],
+  };
+  log(
+    `fused vs unfused tails (median of ${repeats}, interleaved): inference batch 8 ${fusion.infer_bs8_ms[0].toFixed(0)} vs ` +
+      `${fusion.infer_bs8_ms[1].toFixed(0)} ms (${((fusion.infer_bs8_ms[1] / fusion.infer_bs8_ms[0] - 1) * 100).toFixed(1)}% slower unfused), ` +
+      `training batch ${trainBatch} ${fusion.train_bs16_ms[0].toFixed(0)} vs ${fusion.train_bs16_ms[1].toFixed(0)} ms ` +
+      `(${((fusion.train_bs16_ms[1] / fusion.train_bs16_ms[0] - 1) * 100).toFixed(1)}%)`,
+  );
+}
+
 interface LayerRow {
   shape: string;
   groups: number;
@@ -293,6 +339,7 @@ if (args.json) {
         },
         peak_rss_mb: peakRssMB(),
         rss_drift: rssDrift,
+        fusion,
         layers,
       },
       null,
