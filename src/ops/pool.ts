@@ -65,16 +65,28 @@ export function maxPool2d(input: Tensor, kernelSize: IntPair, options: MaxPool2d
   const y = Tensor.output(outShape, x.format);
   const argmax = new Int32Array(y.numel);
   backend.maxPool2d(x.data, g, y.data, argmax);
+  return recordPool(op, x, y, (dy, dx) => backend.maxPoolBackward(dy, argmax, g, dx));
+}
+
+/**
+ * Records a pooling op whose backward writes dx from dy alone. x is listed as saved although the
+ * backward never reads it, so that its storage is recycled once this node has run.
+ */
+function recordPool(
+  op: string,
+  x: Tensor,
+  y: Tensor,
+  backwardInto: (dy: Float32Array, dx: Float32Array) => void,
+): Tensor {
   return record(
     op,
     y,
     [x],
     () => (dy) => {
       const dx = Tensor.output(x.shape, x.format);
-      backend.maxPoolBackward(dy.data, argmax, g, dx.data);
+      backwardInto(dy.data, dx.data);
       return [dx];
     },
-    // The backward reads no activation; x is listed so its storage is recycled once this node ran.
     [x],
   );
 }
@@ -98,18 +110,7 @@ export function adaptiveAvgPool2d(input: Tensor, outputSize: IntPair): Tensor {
   if (anyMeta(x)) return Tensor.meta(outShape, 'float32', x.format);
   const y = Tensor.output(outShape, x.format);
   backend.adaptiveAvgPool2d(x.data, g, y.data);
-  return record(
-    op,
-    y,
-    [x],
-    () => (dy) => {
-      const dx = Tensor.output(x.shape, x.format);
-      backend.adaptiveAvgPool2dBackward(dy.data, g, dx.data);
-      return [dx];
-    },
-    // The backward reads no activation; x is listed so its storage is recycled once this node ran.
-    [x],
-  );
+  return recordPool(op, x, y, (dy, dx) => backend.adaptiveAvgPool2dBackward(dy, g, dx));
 }
 
 /** Adaptive max pooling to outputSize, as torch.nn.functional.adaptive_max_pool2d. */
@@ -123,16 +124,5 @@ export function adaptiveMaxPool2d(input: Tensor, outputSize: IntPair): Tensor {
   const y = Tensor.output(outShape, x.format);
   const argmax = new Int32Array(y.numel);
   backend.adaptiveMaxPool2d(x.data, g, y.data, argmax);
-  return record(
-    op,
-    y,
-    [x],
-    () => (dy) => {
-      const dx = Tensor.output(x.shape, x.format);
-      backend.maxPoolBackward(dy.data, argmax, g, dx.data);
-      return [dx];
-    },
-    // The backward reads no activation; x is listed so its storage is recycled once this node ran.
-    [x],
-  );
+  return recordPool(op, x, y, (dy, dx) => backend.maxPoolBackward(dy, argmax, g, dx));
 }
