@@ -22,12 +22,13 @@ inline void max_into(const float* src, int in_index, int C, float* best, std::in
     }
     return;
   }
+  // Branch-free (every lane loads and stores), so that the loop vectorises over channels.
+#pragma omp simd
   for (int c = 0; c < C; ++c) {
-    const float v = src[c];
-    if (v > best[c] || (std::isnan(v) && !std::isnan(best[c]))) {
-      best[c] = v;
-      arg[c] = in_index;
-    }
+    const float v = src[c], b = best[c];
+    const bool take = (v > b) | ((v != v) & (b == b));
+    best[c] = take ? v : b;
+    arg[c] = take ? in_index : arg[c];
   }
 }
 

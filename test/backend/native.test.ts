@@ -167,6 +167,22 @@ describe.runIf(native !== null)('native kernels match the reference', () => {
       expectSame(run(native!, inputs, f), run(tsBackend, inputs, f), name);
   });
 
+  it('max pool: NaN wins its window, ties go to the first maximum, as the reference', () => {
+    const x = randn(2, 9, 6, 5);
+    const v = x.data;
+    v[7] = NaN; // channel 0 of image 0
+    v[3 * 30 + 12] = NaN; // another plane
+    // A tie: two equal maxima in one window of channel 1.
+    v[30 + 0] = 50;
+    v[30 + 1] = 50;
+    const f = (t?: Tensor): Tensor => F.maxPool2d(t!, 3, { stride: 2, padding: 1 });
+    const a = run(native!, [x], f);
+    const b = run(tsBackend, [x], f);
+    expect(a.out.filter(Number.isNaN).length).toBeGreaterThan(0);
+    expect(a.out.map(String)).toEqual(b.out.map(String));
+    expect(a.grads[0]!.map(String)).toEqual(b.grads[0]!.map(String));
+  });
+
   it('rejects arrays that do not match the geometry, naming them', () => {
     const g = {
       batch: 1,
