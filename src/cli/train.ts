@@ -5,41 +5,16 @@ import { DEFAULT_TRAIN_CONFIG, train, type TrainConfig } from '../train/trainer.
 import { isBuiltin } from '../train/data-setup.js';
 import { fraction, nonNegative, positiveInt, positiveNumber } from './args.js';
 
-interface TrainFlags {
+/** Commander's parsed options: TrainConfig's fields, plus the few that only the command has. */
+type TrainFlags = Omit<TrainConfig, 'data' | 'out' | 'resume'> & {
   data?: string;
-  dataDir?: string;
-  valData?: string;
-  valSplit: number;
-  arch: string;
-  classes?: number;
-  imageSize?: number;
-  epochs: number;
-  batchSize: number;
-  optimizer: 'sgd' | 'adam' | 'adamw';
-  lr: number;
-  momentum: number;
-  nesterov: boolean;
-  weightDecay: number;
-  scheduler: 'constant' | 'step' | 'cosine' | 'onecycle';
-  warmupEpochs: number;
-  stepEpochs: number;
-  gamma: number;
-  labelSmoothing: number;
-  seed: number;
-  threads?: number;
   out?: string;
+  /** The run directory to continue. */
   resume?: string;
-  subset?: number;
-  valSubset?: number;
-  weights?: string;
-  freezeBackbone: boolean;
-  workers: number;
-  strict: boolean;
-  augment?: 'none' | 'flip' | 'crop-flip';
   summary: boolean;
   backend?: 'native' | 'ts';
   progress: boolean;
-}
+};
 
 function defaultOut(data: string, arch: string): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
@@ -150,47 +125,22 @@ export function trainCommand(): Command {
     )
     .option('--no-progress', 'no progress bar (periodic lines only)')
     .action(async (flags: TrainFlags) => {
-      if (flags.backend) useBackend(flags.backend);
-      if (!flags.data && !flags.resume)
+      const { data, out, resume, summary, backend, progress, ...settings } = flags;
+      if (backend) useBackend(backend);
+      if (!data && !resume)
         throw new Error(
           '--data is required (an image folder, fashion-mnist or mnist), or --resume <run dir>',
         );
-      if (flags.resume && flags.out && flags.out !== flags.resume)
+      if (resume && out && out !== resume)
         throw new Error('--resume continues the run in its own folder; do not pass --out');
       const config: TrainConfig = {
         ...DEFAULT_TRAIN_CONFIG,
-        data: flags.data ?? '',
-        dataDir: flags.dataDir,
-        valData: flags.valData,
-        valSplit: flags.valSplit,
-        arch: flags.arch,
-        classes: flags.classes,
-        imageSize: flags.imageSize,
-        epochs: flags.epochs,
-        batchSize: flags.batchSize,
-        optimizer: flags.optimizer,
-        lr: flags.lr,
-        momentum: flags.momentum,
-        nesterov: flags.nesterov,
-        weightDecay: flags.weightDecay,
-        scheduler: flags.scheduler,
-        warmupEpochs: flags.warmupEpochs,
-        stepEpochs: flags.stepEpochs,
-        gamma: flags.gamma,
-        labelSmoothing: flags.labelSmoothing,
-        seed: flags.seed,
-        threads: flags.threads,
-        out: flags.resume ?? flags.out ?? defaultOut(flags.data ?? 'run', flags.arch),
-        subset: flags.subset,
-        valSubset: flags.valSubset,
-        weights: flags.weights,
-        freezeBackbone: flags.freezeBackbone,
-        workers: flags.workers,
-        strict: flags.strict,
-        augment: flags.augment,
-        resume: flags.resume !== undefined,
+        ...settings,
+        data: data ?? '',
+        out: resume ?? out ?? defaultOut(data ?? 'run', settings.arch),
+        resume: resume !== undefined,
       };
-      const result = await train(config, { printSummary: flags.summary, progress: flags.progress });
+      const result = await train(config, { printSummary: summary, progress });
       if (result.status === 'nan') process.exitCode = 2;
       if (result.status === 'interrupted') process.exitCode = 130;
     });

@@ -3,6 +3,7 @@ import { getBackend } from '../backend/index.js';
 import { Tensor } from '../tensor/tensor.js';
 import { normalizeDim } from '../tensor/shape.js';
 import { anyMeta, checkInPlace, expectFloat } from './check.js';
+import { add } from './elementwise.js';
 import { toFormat } from './format.js';
 
 export function relu(x: Tensor): Tensor {
@@ -22,6 +23,15 @@ export function relu(x: Tensor): Tensor {
     },
     [y],
   );
+}
+
+/**
+ * relu?(x + residual?) as separate recorded ops: what a fused tail (conv2d's, batchNorm's) computes,
+ * for the cases that need its gradient through the plain ops.
+ */
+export function composeTail(x: Tensor, tail: { residual: Tensor | null; relu: boolean }): Tensor {
+  const sum = tail.residual ? add(x, tail.residual) : x;
+  return tail.relu ? relu(sum) : sum;
 }
 
 /** [outer, dim, inner] view of a shape around one axis. */

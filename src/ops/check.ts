@@ -1,7 +1,9 @@
 /** Input validation shared by ops: every failure names the op, the argument and the shapes involved. */
 import type { Tensor } from '../tensor/tensor.js';
 import type { DType } from '../tensor/dtype.js';
-import { formatShape } from '../tensor/shape.js';
+import type { MemoryFormat } from '../tensor/format.js';
+import { formatShape, sameShape } from '../tensor/shape.js';
+import { toFormat } from './format.js';
 
 export function expectFloat(op: string, name: string, t: Tensor<DType>): asserts t is Tensor {
   if (t.dtype !== 'float32') throw new TypeError(`${op}: ${name} must be float32, got ${t.dtype}`);
@@ -11,6 +13,27 @@ export function expectRank(op: string, name: string, t: Tensor<DType>, rank: num
   if (t.ndim !== rank) {
     throw new RangeError(`${op}: ${name} must be ${rank}-D ${layout}, got shape ${formatShape(t.shape)}`);
   }
+}
+
+/**
+ * A fused tail's residual in the op's memory format, checked to be float32 with the shape it is
+ * added to (`whose`: the op's "input's" or "output's" shape); null when there is none.
+ */
+export function tailResidual(
+  op: string,
+  residual: Tensor<DType> | null | undefined,
+  shape: readonly number[],
+  format: MemoryFormat,
+  whose: "input's" | "output's",
+): Tensor | null {
+  if (!residual) return null;
+  expectFloat(op, 'residual', residual);
+  if (!sameShape(residual.shape, shape)) {
+    throw new RangeError(
+      `${op}: residual must have the ${whose} shape ${formatShape(shape)}, got ${formatShape(residual.shape)}`,
+    );
+  }
+  return toFormat(residual, format);
 }
 
 export type IntPair = number | readonly [number, number];

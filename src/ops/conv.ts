@@ -1,10 +1,9 @@
 import { needsGrad, record } from '../autograd/node.js';
 import { getBackend, type Conv2dGeometry } from '../backend/index.js';
 import { Tensor } from '../tensor/tensor.js';
-import { formatShape, sameShape } from '../tensor/shape.js';
-import { relu as reluOp } from './activation.js';
-import { anyMeta, expectFloat, expectRank, pair, type IntPair } from './check.js';
-import { add } from './elementwise.js';
+import { formatShape } from '../tensor/shape.js';
+import { composeTail } from './activation.js';
+import { anyMeta, expectFloat, expectRank, pair, tailResidual, type IntPair } from './check.js';
 import { toFormat } from './format.js';
 
 export interface Conv2dOptions {
@@ -82,20 +81,13 @@ export function conv2d(
   }
   const outShape = [N, Cout, Ho, Wo];
   const relu = options.relu ?? false;
-  const residual = options.residual ? toFormat(options.residual, x.format) : null;
-  if (residual) {
-    expectFloat(op, 'residual', residual);
-    if (!sameShape(residual.shape, outShape)) {
-      throw new RangeError(
-        `${op}: residual must have the output's shape ${formatShape(outShape)}, got ${formatShape(residual.shape)}`,
-      );
-    }
-  }
+  const residual = tailResidual(op, options.residual, outShape, x.format, "output's");
   if (anyMeta(x, weight, bias, residual)) return Tensor.meta(outShape, 'float32', x.format);
   if ((relu || residual) && needsGrad(x, weight, bias, residual)) {
-    let out = conv2d(x, weight, bias, { ...options, residual: null, relu: false });
-    if (residual) out = add(out, residual);
-    return relu ? reluOp(out) : out;
+    return composeTail(conv2d(x, weight, bias, { ...options, residual: null, relu: false }), {
+      residual,
+      relu,
+    });
   }
 
   const g: Conv2dGeometry = {

@@ -2,10 +2,8 @@ import { needsGrad, record } from '../autograd/node.js';
 import { getBackend, type ChannelGeometry } from '../backend/index.js';
 import { Tensor } from '../tensor/tensor.js';
 import { formatShape } from '../tensor/shape.js';
-import { sameShape } from '../tensor/shape.js';
-import { relu as reluOp } from './activation.js';
-import { anyMeta, expectFloat } from './check.js';
-import { add } from './elementwise.js';
+import { composeTail } from './activation.js';
+import { anyMeta, expectFloat, tailResidual } from './check.js';
 import { toFormat } from './format.js';
 
 export interface BatchNormOptions {
@@ -42,13 +40,7 @@ export function batchNorm(input: Tensor, options: BatchNormOptions): Tensor {
   const weight = options.weight ?? null;
   const bias = options.bias ?? null;
   const relu = options.relu ?? false;
-  const residual = options.residual ? toFormat(options.residual, x.format) : null;
-  if (residual && !sameShape(residual.shape, x.shape)) {
-    throw new RangeError(
-      `${op}: residual must have the input's shape ${formatShape(x.shape)}, got ${formatShape(residual.shape)}`,
-    );
-  }
-  if (residual) expectFloat(op, 'residual', residual);
+  const residual = tailResidual(op, options.residual, x.shape, x.format, "input's");
   const N = x.shape[0]!;
   const C = x.shape[1]!;
   const spatial = x.shape.slice(2).reduce((a, b) => a * b, 1);
@@ -80,9 +72,7 @@ export function batchNorm(input: Tensor, options: BatchNormOptions): Tensor {
 
   if (!training && (relu || residual) && needsGrad(x, weight, bias, residual)) {
     // Eval mode with gradients (rare: frozen statistics while fine-tuning): the plain composition.
-    let out = batchNorm(x, { ...options, residual: null, relu: false });
-    if (residual) out = add(out, residual);
-    return relu ? reluOp(out) : out;
+    return composeTail(batchNorm(x, { ...options, residual: null, relu: false }), { residual, relu });
   }
   const y = Tensor.output(x.shape, x.format);
 

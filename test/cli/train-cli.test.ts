@@ -12,28 +12,31 @@ const run = (...args: string[]): { code: number | null; out: string; err: string
   return { code: r.status, out: r.stdout, err: r.stderr };
 };
 
+/** `train` arguments for resnext_tiny at 32x32 on the main thread, without a progress bar. */
+const tinyTrain = (data: string, out: string, epochs: number, batchSize: number): string[] => [
+  'train',
+  '--data',
+  data,
+  '--arch',
+  'resnext_tiny',
+  '--image-size',
+  '32',
+  '--epochs',
+  String(epochs),
+  '--batch-size',
+  String(batchSize),
+  '--workers',
+  '0',
+  '--out',
+  out,
+  '--no-progress',
+];
+
 describe('resnext train / eval / predict', () => {
   it('trains on an image folder, then evaluates and predicts with the result', async () => {
     const data = await makeImageFolder(['cat', 'dog'], 8, 24);
     const out = join(mkdtempSync(join(tmpdir(), 'cli-')), 'run');
-    const t = run(
-      'train',
-      '--data',
-      data,
-      '--arch',
-      'resnext_tiny',
-      '--image-size',
-      '32',
-      '--epochs',
-      '1',
-      '--batch-size',
-      '4',
-      '--workers',
-      '0',
-      '--out',
-      out,
-      '--no-progress',
-    );
+    const t = run(...tinyTrain(data, out, 1, 4));
     expect(t.err).toBe('');
     expect(t.code).toBe(0);
     expect(t.out).toContain('12 training images, 4 validation images (stratified 20% of');
@@ -105,25 +108,7 @@ describe('resnext train / eval / predict', () => {
   it('writes a checkpoint on Ctrl-C and resumes from it', async () => {
     const data = await makeImageFolder(['a', 'b'], 6, 24);
     const out = join(mkdtempSync(join(tmpdir(), 'cli-')), 'run');
-    const child = spawn(process.execPath, [
-      bin,
-      'train',
-      '--data',
-      data,
-      '--arch',
-      'resnext_tiny',
-      '--image-size',
-      '32',
-      '--epochs',
-      '30',
-      '--batch-size',
-      '2',
-      '--workers',
-      '0',
-      '--out',
-      out,
-      '--no-progress',
-    ]);
+    const child = spawn(process.execPath, [bin, ...tinyTrain(data, out, 30, 2)]);
     let stdout = '';
     child.stdout.on('data', (d: Buffer) => {
       stdout += d.toString();
