@@ -29,6 +29,9 @@
 #include <vector>
 
 #define RX_AVX2 __attribute__((target("avx2,fma")))
+// Unrolls a loop with a compile-time trip count early, so that GCC keeps accumulator arrays in
+// registers (without it, -O3 stores every accumulator back to the stack after each FMA).
+#define RX_UNROLL _Pragma("GCC unroll 16")
 
 namespace rx::avx2 {
 
@@ -68,8 +71,8 @@ template <int R, int NB>
 RX_AVX2 inline void block_tile(const Pass& p, const RowTap* taps, int ntaps, const float* in_b, const float* wblk,
                                float* outp) {
   __m256 acc[NB][R];
-  for (int k = 0; k < NB; ++k)
-    for (int r = 0; r < R; ++r) acc[k][r] = _mm256_setzero_ps();
+  RX_UNROLL for (int k = 0; k < NB; ++k)
+    RX_UNROLL for (int r = 0; r < R; ++r) acc[k][r] = _mm256_setzero_ps();
   const long pix = static_cast<long>(p.sx) * p.inC;
   const long wstride = static_cast<long>(p.ntaps) * p.ipg * 8;  // to the next block
   for (int t = 0; t < ntaps; ++t) {
@@ -77,16 +80,16 @@ RX_AVX2 inline void block_tile(const Pass& p, const RowTap* taps, int ntaps, con
     const float* wp = wblk + taps[t].woff;
     for (int j = 0; j < p.ipg; ++j) {
       __m256 wv[NB];
-      for (int k = 0; k < NB; ++k) wv[k] = _mm256_loadu_ps(wp + k * wstride + j * 8);
-      for (int r = 0; r < R; ++r) {
+      RX_UNROLL for (int k = 0; k < NB; ++k) wv[k] = _mm256_loadu_ps(wp + k * wstride + j * 8);
+      RX_UNROLL for (int r = 0; r < R; ++r) {
         const __m256 xb = _mm256_broadcast_ss(xp + r * pix + j);
-        for (int k = 0; k < NB; ++k) acc[k][r] = _mm256_fmadd_ps(xb, wv[k], acc[k][r]);
+        RX_UNROLL for (int k = 0; k < NB; ++k) acc[k][r] = _mm256_fmadd_ps(xb, wv[k], acc[k][r]);
       }
     }
   }
   const long opix = static_cast<long>(p.oxs) * p.outC;
-  for (int r = 0; r < R; ++r)
-    for (int k = 0; k < NB; ++k) _mm256_storeu_ps(outp + r * opix + k * 8, acc[k][r]);
+  RX_UNROLL for (int r = 0; r < R; ++r)
+    RX_UNROLL for (int k = 0; k < NB; ++k) _mm256_storeu_ps(outp + r * opix + k * 8, acc[k][r]);
 }
 
 // ---- pair layout: R pixels × the 8 channels of two groups ----
@@ -101,15 +104,15 @@ template <int R>
 RX_AVX2 inline void pair_tile(const Pass& p, const RowTap* taps, int ntaps, const float* in_b, const float* wpair,
                               float* outp) {
   __m256 acc[R][4];
-  for (int r = 0; r < R; ++r)
-    for (int d = 0; d < 4; ++d) acc[r][d] = _mm256_setzero_ps();
+  RX_UNROLL for (int r = 0; r < R; ++r)
+    RX_UNROLL for (int d = 0; d < 4; ++d) acc[r][d] = _mm256_setzero_ps();
   const long pix = static_cast<long>(p.sx) * p.inC;
   for (int t = 0; t < ntaps; ++t) {
     const float* xp = in_b + taps[t].off;
     const float* wp = wpair + taps[t].woff;
     const __m256 w0 = _mm256_loadu_ps(wp), w1 = _mm256_loadu_ps(wp + 8), w2 = _mm256_loadu_ps(wp + 16),
                  w3 = _mm256_loadu_ps(wp + 24);
-    for (int r = 0; r < R; ++r) {
+    RX_UNROLL for (int r = 0; r < R; ++r) {
       const __m256 xv = _mm256_loadu_ps(xp + r * pix);
       acc[r][0] = _mm256_fmadd_ps(xv, w0, acc[r][0]);
       acc[r][1] = _mm256_fmadd_ps(xv, w1, acc[r][1]);
@@ -118,7 +121,7 @@ RX_AVX2 inline void pair_tile(const Pass& p, const RowTap* taps, int ntaps, cons
     }
   }
   const long opix = static_cast<long>(p.oxs) * p.outC;
-  for (int r = 0; r < R; ++r) _mm256_storeu_ps(outp + r * opix, gather_diagonals(acc[r][0], acc[r][1], acc[r][2], acc[r][3]));
+  RX_UNROLL for (int r = 0; r < R; ++r) _mm256_storeu_ps(outp + r * opix, gather_diagonals(acc[r][0], acc[r][1], acc[r][2], acc[r][3]));
 }
 
 // Dispatch a run of `count` pixels (count ≤ the tile width) to the right template instance.
@@ -334,8 +337,8 @@ template <int NKX, int NJ, bool Pair>
 RX_AVX2 void weight_tile(const float* dy, const float* x, const ConvGeom& g, int n, int oy0, int oy1, int ky,
                          int kx0, int ic, int oc, float* result /* [NKX][NJ][8] */) {
   __m256 acc[NKX][NJ];
-  for (int u = 0; u < NKX; ++u)
-    for (int v = 0; v < NJ; ++v) acc[u][v] = _mm256_loadu_ps(result + (u * NJ + v) * 8);
+  RX_UNROLL for (int u = 0; u < NKX; ++u)
+    RX_UNROLL for (int v = 0; v < NJ; ++v) acc[u][v] = _mm256_loadu_ps(result + (u * NJ + v) * 8);
   // Interior columns: every kx of the chunk lands inside the input.
   long lo = 0, hi = g.Wo;
   for (int u = 0; u < NKX; ++u) {
@@ -345,7 +348,11 @@ RX_AVX2 void weight_tile(const float* dy, const float* x, const ConvGeom& g, int
     hi = std::min<long>(hi, last < 0 ? 0 : last / g.sw + 1);
   }
   if (hi < lo) hi = lo;
-  auto pixel = [&](const float* dyp, const float* xrow, int ox, bool check) RX_AVX2 {
+  // Geometry in locals: GCC otherwise re-reads it from `g` for every pixel.
+  const int sw = g.sw, W = g.W, K = g.K;
+  const long C = g.C, xstep = sw * C, ustep = g.dw * C;  // x floats to the next pixel / kernel column
+  // xp0: x at kernel column kx0 for output column ox (outside the row when `check` says so).
+  auto pixel = [&](const float* dyp, const float* xp0, int ix0, bool check) RX_AVX2 {
     const __m256 dv = _mm256_loadu_ps(dyp);
     // Pair: dy rotated so that lane h·4 + i holds output (i + s) mod 4; acc[u][s][lane i] then sums
     // x[i]·dy[(i + s) mod 4], the weight gradient from input i to output (i + s) mod 4.
@@ -356,29 +363,33 @@ RX_AVX2 void weight_tile(const float* dy, const float* x, const ConvGeom& g, int
       dr[2] = _mm256_permute_ps(dv, 0x4E);
       dr[3] = _mm256_permute_ps(dv, 0x93);
     }
-    for (int u = 0; u < NKX; ++u) {
-      const int ix = ox * g.sw - g.pw + (kx0 + u) * g.dw;
-      if (check && (ix < 0 || ix >= g.W)) continue;
-      const float* xp = xrow + static_cast<long>(ix) * g.C + ic;
+    RX_UNROLL for (int u = 0; u < NKX; ++u) {
+      const int ix = ix0 + u * g.dw;
+      if (check && (ix < 0 || ix >= W)) continue;
+      const float* xp = xp0 + u * ustep;
       if constexpr (Pair) {
         const __m256 xv = _mm256_loadu_ps(xp);
-        for (int d = 0; d < 4; ++d) acc[u][d] = _mm256_fmadd_ps(xv, dr[d], acc[u][d]);
+        RX_UNROLL for (int d = 0; d < 4; ++d) acc[u][d] = _mm256_fmadd_ps(xv, dr[d], acc[u][d]);
       } else {
-        for (int v = 0; v < NJ; ++v) acc[u][v] = _mm256_fmadd_ps(_mm256_broadcast_ss(xp + v), dv, acc[u][v]);
+        RX_UNROLL for (int v = 0; v < NJ; ++v) acc[u][v] = _mm256_fmadd_ps(_mm256_broadcast_ss(xp + v), dv, acc[u][v]);
       }
     }
   };
+  const int ix_first = kx0 * g.dw - g.pw;  // input column of kernel column kx0 for ox = 0
   for (int oy = oy0; oy < oy1; ++oy) {
     const int iy = oy * g.sh - g.ph + ky * g.dh;
     if (iy < 0 || iy >= g.H) continue;
-    const float* dyrow = dy + (static_cast<long>(n) * g.Ho + oy) * g.Wo * g.K + oc;
-    const float* xrow = x + (static_cast<long>(n) * g.H + iy) * g.W * g.C;
-    for (long ox = 0; ox < std::min<long>(lo, g.Wo); ++ox) pixel(dyrow + ox * g.K, xrow, static_cast<int>(ox), true);
-    for (long ox = lo; ox < hi; ++ox) pixel(dyrow + ox * g.K, xrow, static_cast<int>(ox), false);
-    for (long ox = std::max(hi, lo); ox < g.Wo; ++ox) pixel(dyrow + ox * g.K, xrow, static_cast<int>(ox), true);
+    const float* dyrow = dy + (static_cast<long>(n) * g.Ho + oy) * g.Wo * K + oc;
+    // x at (iy, ix_first) + ic; stepping ox moves it by xstep
+    const float* xrow = x + (static_cast<long>(n) * g.H + iy) * W * C + ix_first * C + ic;
+    for (long ox = 0; ox < std::min<long>(lo, g.Wo); ++ox)
+      pixel(dyrow + ox * K, xrow + ox * xstep, static_cast<int>(ox * sw + ix_first), true);
+    for (long ox = lo; ox < hi; ++ox) pixel(dyrow + ox * K, xrow + ox * xstep, 0, false);
+    for (long ox = std::max(hi, lo); ox < g.Wo; ++ox)
+      pixel(dyrow + ox * K, xrow + ox * xstep, static_cast<int>(ox * sw + ix_first), true);
   }
-  for (int u = 0; u < NKX; ++u)
-    for (int v = 0; v < NJ; ++v) _mm256_storeu_ps(result + (u * NJ + v) * 8, acc[u][v]);
+  RX_UNROLL for (int u = 0; u < NKX; ++u)
+    RX_UNROLL for (int v = 0; v < NJ; ++v) _mm256_storeu_ps(result + (u * NJ + v) * 8, acc[u][v]);
 }
 
 template <bool Pair>

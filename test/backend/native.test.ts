@@ -102,10 +102,18 @@ describe.runIf(native !== null)('native kernels match the reference', () => {
     });
   }
 
-  it('conv2d with dilation 2', () => {
-    const inputs = [randn(2, 8, 9, 9), randn(8, 4, 3, 3)];
-    const f = (x: Tensor, w: Tensor): Tensor => F.conv2d(x, w, null, { padding: 2, dilation: 2, groups: 2 });
-    expectSame(run(native!, inputs, f), run(tsBackend, inputs, f), 'dilated');
+  it('conv2d with dilation 2 (pair and block kernels, stride 1 and 2)', () => {
+    // [C, H, W, K, stride, pad]; groups 2: 4 per group takes the pair kernel, 16 the block kernel
+    for (const [C, H, W, K, stride, pad] of [
+      [8, 9, 9, 8, 1, 2],
+      [32, 11, 10, 32, 2, 1],
+      [32, 7, 12, 16, 1, 3],
+    ] as const) {
+      const inputs = [randn(2, C, H, W), randn(K, C / 2, 3, 3)];
+      const f = (x: Tensor, w: Tensor): Tensor =>
+        F.conv2d(x, w, null, { stride, padding: pad, dilation: 2, groups: 2 });
+      expectSame(run(native!, inputs, f), run(tsBackend, inputs, f), `dilated ${C}->${K} stride ${stride}`);
+    }
   });
 
   it('batch norm, train and eval, with odd channel counts and spatial sizes', () => {
