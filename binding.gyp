@@ -6,6 +6,7 @@
         "native/src/addon.cc",
         "native/src/batchnorm.cc",
         "native/src/conv.cc",
+        "native/src/conv_dnnl.cc",
         "native/src/conv_gemm.cc",
         "native/src/conv_grouped.cc",
         "native/src/conv_grouped_avx2.cc",

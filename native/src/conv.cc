@@ -1,4 +1,5 @@
 // Convolution entry points: choose the algorithm for a shape and add or reduce the bias.
+//   1x1 forward, large maps oneDNN's convolution primitive (conv_dnnl.cc)
 //   1x1, or groups = 1      GEMM (conv_gemm.cc)
 //   grouped k×k             direct kernels (conv_grouped.cc)
 #include <omp.h>
@@ -15,12 +16,19 @@ bool use_gemm(const ConvGeom& g) { return g.pointwise() || g.groups == 1; }
 
 void conv2d_forward(const float* x, const float* w, const float* bias, const ConvGeom& g, float* y,
                     const Epilogue& epilogue) {
-  if (use_gemm(g)) conv_gemm_forward(x, w, g, y);
-  else conv_grouped_forward(x, w, g, y);
   const float* res = epilogue.residual;
-  const bool relu = epilogue.relu;
+  bool relu = epilogue.relu;
+  // With a residual the ReLU waits for the add, so only bias and a lone ReLU go into the primitive.
+  if (pointwise_primitive_applies(g) && conv_dnnl_pointwise_forward(x, w, bias, g, relu && !res, y)) {
+    bias = nullptr;
+    relu = relu && res;
+  } else if (use_gemm(g)) {
+    conv_gemm_forward(x, w, g, y);
+  } else {
+    conv_grouped_forward(x, w, g, y);
+  }
   if (!bias && !res && !relu) return;
-  // One pass for the whole tail: y = relu?(y + bias? + residual?).
+  // One pass for the rest of the tail: y = relu?(y + bias? + residual?).
   const index_t P = static_cast<index_t>(g.N) * g.Ho * g.Wo;
 #pragma omp parallel for schedule(static)
   for (index_t p = 0; p < P; ++p) {

@@ -8,7 +8,7 @@
 
 namespace rx {
 
-// ---- convolution (conv.cc dispatches to conv_gemm.cc or conv_grouped.cc) ----
+// ---- convolution (conv.cc dispatches to conv_dnnl.cc, conv_gemm.cc or conv_grouped.cc) ----
 void conv2d_forward(const float* x, const float* w, const float* bias, const ConvGeom& g, float* y,
                     const Epilogue& epilogue = {});
 void conv2d_backward_input(const float* dy, const float* w, const ConvGeom& g, float* dx);
@@ -18,6 +18,12 @@ void conv2d_backward_weight(const float* dy, const float* x, const ConvGeom& g, 
 void conv_gemm_forward(const float* x, const float* w, const ConvGeom& g, float* y);
 void conv_gemm_backward_input(const float* dy, const float* w, const ConvGeom& g, float* dx);
 void conv_gemm_backward_weight(const float* dy, const float* x, const ConvGeom& g, float* dw);
+
+// 1x1 forward through oneDNN's convolution primitive (conv_dnnl.cc), bias and ReLU fused. Returns
+// false, having written nothing, when oneDNN declines the shape.
+bool pointwise_primitive_applies(const ConvGeom& g);
+bool conv_dnnl_pointwise_forward(const float* x, const float* w, const float* bias, const ConvGeom& g, bool relu,
+                                 float* y);
 
 // Grouped convolution, direct: AVX2 kernels where they apply, portable loops otherwise.
 void conv_grouped_forward(const float* x, const float* w, const ConvGeom& g, float* y);

@@ -112,6 +112,23 @@ for (const backend of testBackends()) {
       expect(withGrad).toEqual(byHand);
     });
 
+    it('1x1 conv2d on a large map (the native backend fuses bias and ReLU in oneDNN) equals the composition', () => {
+      for (const [H, W, stride] of [
+        [24, 23, 1],
+        [47, 45, 2],
+      ] as const) {
+        const big = randn(2, 12, H, W);
+        const w = randn(16, 12, 1, 1);
+        const b = randn(16);
+        const conv = F.conv2d(big, w, b, { stride });
+        const r = randn(...conv.shape);
+        const fused = noGrad(() => F.conv2d(big, w, b, { stride, relu: true }));
+        expect(fused.toArray()).toEqual(F.relu(conv).toArray());
+        const withResidual = noGrad(() => F.conv2d(big, w, b, { stride, residual: r, relu: true }));
+        expect(withResidual.toArray()).toEqual(F.relu(F.add(conv, r)).toArray());
+      }
+    });
+
     it('names the residual shape at fault', () => {
       expect(() =>
         F.batchNorm(x, { runningMean: null, runningVar: null, training: true, residual: randn(2, 5, 3, 6) }),
