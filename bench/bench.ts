@@ -69,6 +69,15 @@ useBackend(args.backend === 'ts' ? 'ts' : 'native');
 if (args.threads) setNativeThreads(Number(args.threads));
 const backend: Backend = getBackend();
 
+/** Convolutions are profiled by kind: their kernels differ (GEMM, grouped direct, im2col). */
+function isConvGeometry(value: unknown): value is Conv2dGeometry {
+  return typeof value === 'object' && value !== null && 'groups' in value && 'kernelH' in value;
+}
+function convKind(g: Conv2dGeometry): string {
+  if (g.groups > 1) return `${g.kernelH}x${g.kernelW} grouped`;
+  return `${g.kernelH}x${g.kernelW}`;
+}
+
 /** Seconds spent in each backend kernel, when --profile wraps them. */
 const kernelSeconds = new Map<string, number>();
 if (args.profile) {
@@ -81,7 +90,9 @@ if (args.profile) {
         (...a: unknown[]) => {
           const t0 = performance.now();
           const r = fn(...a);
-          kernelSeconds.set(name, (kernelSeconds.get(name) ?? 0) + (performance.now() - t0) / 1000);
+          const geometry = name.startsWith('conv2d') ? a.find(isConvGeometry) : undefined;
+          const key = geometry ? `${name} ${convKind(geometry)}` : name;
+          kernelSeconds.set(key, (kernelSeconds.get(key) ?? 0) + (performance.now() - t0) / 1000);
           return r;
         },
       ];
@@ -124,6 +135,26 @@ log(
   `inference batch 8: ${inferBs8.toFixed(2)} img/s (${(((inferBs8 * forwardGflop) / sgemm) * 100).toFixed(0)}% of sgemm)`,
 );
 
+/** Prints kernelSeconds per `per` (steps or batches) with a heading, largest first. */
+function printProfile(heading: string, per: number, wall: number): void {
+  const rows = [...kernelSeconds].sort((a, b) => b[1] - a[1]);
+  const inKernels = rows.reduce((a, [, t]) => a + t, 0) / per;
+  log(`${heading} (${wall.toFixed(3)} s, of which kernels ${inKernels.toFixed(3)} s):`);
+  for (const [name, t] of rows) log(`  ${name.padEnd(34)} ${(t / per).toFixed(3)} s`);
+}
+
+if (args.profile) {
+  const net = foldBatchNorm(model.eval());
+  const x = Tensor.randn([8, 3, size, size]);
+  inferenceMode(() => net.forward(x));
+  kernelSeconds.clear();
+  const batches = 3;
+  const wall = time(() => {
+    for (let b = 0; b < batches; b++) inferenceMode(() => net.forward(x));
+  });
+  printProfile('kernel time per inference batch of 8', batches, wall / batches);
+}
+
 const trainBatch = Number(args['train-batch']);
 model.train();
 const optimizer = new SGD(model.parameters(), { lr: 0.01, momentum: 0.9, weightDecay: 1e-4 });
@@ -153,11 +184,7 @@ log(
 log(`peak RSS: ${peakRssMB().toFixed(0)} MB`);
 if (args.profile) {
   const steps = trainTimes.length;
-  const total = trainTimes.reduce((a, b) => a + b, 0) / steps;
-  const rows = [...kernelSeconds].sort((a, b) => b[1] - a[1]);
-  const inKernels = rows.reduce((a, [, t]) => a + t, 0) / steps;
-  log(`kernel time per training step (${total.toFixed(2)} s, of which kernels ${inKernels.toFixed(2)} s):`);
-  for (const [name, t] of rows) log(`  ${name.padEnd(28)} ${(t / steps).toFixed(3)} s`);
+  printProfile('kernel time per training step', steps, trainTimes.reduce((a, b) => a + b, 0) / steps);
 }
 
 let rssDrift: { steps: number; first: number; last: number; max: number } | null = null;
