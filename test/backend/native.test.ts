@@ -77,7 +77,7 @@ describe.runIf(native !== null)('native kernels match the reference', () => {
     ['1x1', 2, 20, 5, 7, 12, 1, 1, 0, 1, true],
     ['1x1 stride 2 projection', 2, 24, 9, 7, 40, 1, 2, 0, 1, false],
     ['grouped 1x1', 1, 12, 4, 5, 8, 1, 1, 0, 4, true],
-    // 1,024 output pixels or more: forward through oneDNN's convolution primitive, bias fused.
+    // 128 output pixels or more: forward through oneDNN's convolution primitive, bias fused.
     ['1x1 on a large map (oneDNN primitive)', 2, 12, 24, 23, 16, 1, 1, 0, 1, true],
     ['1x1 stride 2 on a large map (oneDNN primitive)', 2, 12, 47, 45, 24, 1, 2, 0, 1, false],
     ['5x5 grouped, pad 2', 1, 16, 8, 9, 16, 5, 1, 2, 2, false],
