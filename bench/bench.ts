@@ -5,6 +5,8 @@
  *   npm run bench -- --layers     adds a per-layer table for every distinct conv shape
  *   npm run bench -- --rss-steps 200   trains that many steps and reports RSS drift
  *   npm run bench -- --fusion     fused vs unfused tails (BN/bias + residual + ReLU), interleaved
+ *   npm run bench -- --profile    time per kernel (convolutions by kind) in an inference batch of 8
+ *                                 and in a training step
  * Rates are reported next to the sgemm rate this same run measures, since the machine is shared and
  * noisy: ratios, medians over repeats, never asserted.
  */
