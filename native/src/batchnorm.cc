@@ -94,38 +94,32 @@ void column_sums(const float* a, const float* b, const float* mean, const float*
   }
 }
 
-// y = relu?(x·scale[c] + shift[c] + residual?)
-void affine_rows(const float* x, const float* scale, const float* shift, index_t rows, int C, float* y,
-                 const Epilogue& epilogue) {
-  const float* res = epilogue.residual;
-  const bool relu = epilogue.relu;
+// y = relu?(x·scale[c] + shift[c] + residual?), one loop per tail so that each vectorises.
+template <bool Residual, bool Relu>
+void affine_rows(const float* x, const float* scale, const float* shift, const float* res, index_t rows, int C,
+                 float* y) {
 #pragma omp parallel for schedule(static)
   for (index_t r = 0; r < rows; ++r) {
     const float* xr = x + r * C;
+    const float* rr = Residual ? res + r * C : nullptr;
     float* yr = y + r * C;
-    if (res) {
-      const float* rr = res + r * C;
-      if (relu) {
 #pragma omp simd
-        for (int c = 0; c < C; ++c) {
-          const float v = xr[c] * scale[c] + shift[c] + rr[c];
-          yr[c] = v > 0.f ? v : 0.f;
-        }
-      } else {
-#pragma omp simd
-        for (int c = 0; c < C; ++c) yr[c] = xr[c] * scale[c] + shift[c] + rr[c];
-      }
-    } else if (relu) {
-#pragma omp simd
-      for (int c = 0; c < C; ++c) {
-        const float v = xr[c] * scale[c] + shift[c];
-        yr[c] = v > 0.f ? v : 0.f;
-      }
-    } else {
-#pragma omp simd
-      for (int c = 0; c < C; ++c) yr[c] = xr[c] * scale[c] + shift[c];
+    for (int c = 0; c < C; ++c) {
+      float v = xr[c] * scale[c] + shift[c];
+      if constexpr (Residual) v += rr[c];
+      if constexpr (Relu) v = v > 0.f ? v : 0.f;
+      yr[c] = v;
     }
   }
+}
+
+void affine_rows(const float* x, const float* scale, const float* shift, index_t rows, int C, float* y,
+                 const Epilogue& epilogue) {
+  const float* res = epilogue.residual;
+  if (res && epilogue.relu) affine_rows<true, true>(x, scale, shift, res, rows, C, y);
+  else if (res) affine_rows<true, false>(x, scale, shift, res, rows, C, y);
+  else if (epilogue.relu) affine_rows<false, true>(x, scale, shift, res, rows, C, y);
+  else affine_rows<false, false>(x, scale, shift, res, rows, C, y);
 }
 
 }  // namespace

@@ -19,7 +19,7 @@ void conv2d_forward(const float* x, const float* w, const float* bias, const Con
   const float* res = epilogue.residual;
   bool relu = epilogue.relu;
   // With a residual the ReLU waits for the add, so only bias and a lone ReLU go into the primitive.
-  if (pointwise_primitive_applies(g) && conv_dnnl_pointwise_forward(x, w, bias, g, relu && !res, y)) {
+  if (conv_dnnl_pointwise_forward(x, w, bias, g, relu && !res, y)) {
     bias = nullptr;
     relu = relu && res;
   } else if (use_gemm(g)) {

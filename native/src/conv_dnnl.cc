@@ -24,12 +24,9 @@ constexpr index_t kMinPixels = 128;
 
 }  // namespace
 
-bool pointwise_primitive_applies(const ConvGeom& g) {
-  return g.pointwise() && g.groups == 1 && static_cast<index_t>(g.N) * g.Ho * g.Wo >= kMinPixels;
-}
-
 bool conv_dnnl_pointwise_forward(const float* x, const float* w, const float* bias, const ConvGeom& g, bool relu,
                                  float* y) {
+  if (!g.pointwise() || g.groups != 1 || static_cast<index_t>(g.N) * g.Ho * g.Wo < kMinPixels) return false;
   using dnnl::memory;
   using tag = memory::format_tag;
   constexpr auto f32 = memory::data_type::f32;

@@ -19,9 +19,9 @@ void conv_gemm_forward(const float* x, const float* w, const ConvGeom& g, float*
 void conv_gemm_backward_input(const float* dy, const float* w, const ConvGeom& g, float* dx);
 void conv_gemm_backward_weight(const float* dy, const float* x, const ConvGeom& g, float* dw);
 
-// 1x1 forward through oneDNN's convolution primitive (conv_dnnl.cc), bias and ReLU fused. Returns
-// false, having written nothing, when oneDNN declines the shape.
-bool pointwise_primitive_applies(const ConvGeom& g);
+// Ungrouped 1x1 forward through oneDNN's convolution primitive (conv_dnnl.cc), bias and ReLU fused.
+// Returns false, having written nothing, for other shapes, maps too small to gain, or when oneDNN
+// declines the shape.
 bool conv_dnnl_pointwise_forward(const float* x, const float* w, const float* bias, const ConvGeom& g, bool relu,
                                  float* y);
 
