@@ -58,6 +58,8 @@ export function foldBatchNorm(model: ResNet): ResNet {
       }
     }
   });
+  // preact's BN follows a residual sum, not a conv: it stays a BN, with the original's statistics.
+  if (model.norm && folded.norm) folded.norm.loadStateDict(model.norm.stateDict());
   if (model.fc && folded.fc) {
     folded.fc.weight.data.set(model.fc.weight.data);
     if (model.fc.bias && folded.fc.bias) folded.fc.bias.data.set(model.fc.bias.data);

@@ -11,3 +11,4 @@ export {
   resnext101_64x4d,
   resnext50_32x4d_tutorial,
 } from './registry.js';
+export { fromTutorialStateDict, isTutorialStateDict } from './tutorial-weights.js';

@@ -46,6 +46,11 @@ export interface ResNetConfig {
   stemBias?: boolean;
   /** BatchNorm after the 1x1 projection shortcut. Default true; the tutorial's variant has none. */
   shortcutNorm?: boolean;
+  /**
+   * The tutorial's (Keras's) preact option: a stem conv without BN and ReLU, and a BN (`norm`) and
+   * ReLU after the last stage instead. Default false.
+   */
+  preact?: boolean;
   /** Zero the last BN of each block, as torchvision's zero_init_residual. Default false. */
   zeroInitResidual?: boolean;
   /**
@@ -150,10 +155,13 @@ export class ResNet extends Module {
   /** The configuration this network was built from. */
   readonly config: ResNetConfig;
   readonly conv1: Conv2d;
-  readonly bn1: BatchNorm2d;
+  /** The stem's BN; null with preact. */
+  readonly bn1: BatchNorm2d | null;
   readonly relu: ReLU;
   readonly maxpool: MaxPool2d;
   readonly stages: Sequential[];
+  /** The BN after the last stage with preact, else null. */
+  readonly norm: BatchNorm2d | null;
   readonly pool: Module | null;
   readonly fc: Linear | null;
   readonly inChannels: number;
@@ -206,7 +214,8 @@ export class ResNet extends Module {
         bias: (config.stemBias ?? false) || folded,
       }),
     );
-    this.bn1 = this.registerModule('bn1', new BatchNorm2d(stemWidth));
+    const preact = config.preact ?? false;
+    this.bn1 = preact ? null : this.registerModule('bn1', new BatchNorm2d(stemWidth));
     this.relu = this.registerModule('relu', new ReLU(true));
     this.maxpool = this.registerModule('maxpool', new MaxPool2d(3, { stride: 2, padding: 1 }));
 
@@ -235,6 +244,7 @@ export class ResNet extends Module {
       return this.registerModule(`layer${s + 1}`, new Sequential(...stage));
     });
     this.numFeatures = inplanes;
+    this.norm = preact ? this.registerModule('norm', new BatchNorm2d(inplanes)) : null;
 
     this.pool =
       pooling === 'avg'
@@ -272,7 +282,9 @@ export class ResNet extends Module {
     }
     const folded = this.config.foldedNorm ?? false;
     let y: Tensor;
-    if (fusable(folded ? [this.conv1, this.relu] : [this.bn1, this.relu])) {
+    if (this.bn1 === null) {
+      y = this.conv1.forward(x);
+    } else if (fusable(folded ? [this.conv1, this.relu] : [this.bn1, this.relu])) {
       y = folded
         ? this.conv1.forwardFused(x, { relu: true })
         : this.bn1.forwardFused(this.conv1.forward(x), { relu: true });
@@ -282,6 +294,11 @@ export class ResNet extends Module {
     }
     y = this.maxpool.forward(y);
     for (const stage of this.stages) y = stage.forward(y);
+    if (this.norm !== null) {
+      y = fusable([this.norm, this.relu])
+        ? this.norm.forwardFused(y, { relu: true })
+        : this.relu.forward(this.norm.forward(y));
+    }
     if (this.pool === null) return y;
     y = flatten(this.pool.forward(y), 1);
     return this.fc ? this.fc.forward(y) : y;

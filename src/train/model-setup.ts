@@ -1,6 +1,7 @@
 /** Building models for training, fine-tuning, evaluation and prediction from names and weight files. */
 import { loadSafetensors } from '../io/safetensors.js';
 import { createModel } from '../models/registry.js';
+import { fromTutorialStateDict, isTutorialStateDict } from '../models/tutorial-weights.js';
 import type { ResNet } from '../models/resnet.js';
 import type { DType } from '../tensor/dtype.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -15,7 +16,7 @@ function normalizeKeys(state: ReadonlyMap<string, Tensor<DType>>): Map<string, T
 }
 
 /**
- * Loads pretrained weights (ours, or torchvision/timm converted to safetensors) into `model` for
+ * Loads pretrained weights (ours, torchvision/timm converted to safetensors, or the tutorial's) into `model` for
  * fine-tuning. The classifier is kept when its shape fits and left freshly initialised when the class
  * count differs; any other missing, unexpected or mis-shaped key means the file is for another
  * architecture, and the error lists them.
@@ -25,7 +26,8 @@ export async function loadPretrained(
   path: string,
 ): Promise<{ headReplaced: boolean; from: number | null }> {
   const { tensors } = await loadSafetensors(path);
-  const state = normalizeKeys(new Map([...tensors].filter(([k]) => !k.startsWith('optimizer.'))));
+  let state = normalizeKeys(new Map([...tensors].filter(([k]) => !k.startsWith('optimizer.'))));
+  if (isTutorialStateDict(state.keys())) state = fromTutorialStateDict(state);
   const own = model.stateDict();
   const missing = [...own.keys()].filter((k) => !state.has(k) && !k.startsWith('fc.'));
   const unexpected = [...state.keys()].filter((k) => !own.has(k));

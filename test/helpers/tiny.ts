@@ -1,30 +1,23 @@
-import { readFileSync } from 'node:fs';
-import { ResNet } from '../../src/index.js';
-import { fixturePath } from './fixtures.js';
+import { createModel, type ResNet, type Tensor } from '../../src/index.js';
+import { fixtureSeed, manifest } from './fixtures.js';
+import { fillSeeded, seededInput, seededLabels } from './seeded.js';
 
-interface TinyConfig {
-  layers: number[];
-  planes: number[];
-  stem: number;
-  groups: number;
-  width_per_group: number;
-  num_classes: number;
-  sgd: { lr: number; momentum: number; weight_decay: number; nesterov: boolean; steps: number };
-}
-
-export function tinyConfig(): TinyConfig {
-  return JSON.parse(readFileSync(fixturePath('tiny', 'config.json'), 'utf-8')) as TinyConfig;
-}
-
-/** The tiny fixture network, built from its config.json (weights still to be loaded). */
+/** The tiny fixture network (resnext_tiny with 5 classes), freshly initialised. */
 export function tinyModel(): ResNet {
-  const c = tinyConfig();
-  return new ResNet({
-    layers: c.layers,
-    planes: c.planes,
-    stemWidth: c.stem,
-    groups: c.groups,
-    widthPerGroup: c.width_per_group,
-    numClasses: c.num_classes,
-  });
+  return createModel('resnext_tiny', { numClasses: 5 });
+}
+
+/** The tiny network with the fixture set's seeded weights. */
+export function seededTinyModel(): ResNet {
+  return fillSeeded(tinyModel(), fixtureSeed());
+}
+
+/** The fixture set's batch for the tiny network: x [N, 3, S, S], y [N]. */
+export function tinyBatch(): { x: Tensor; y: Tensor<'int64'> } {
+  const { batch, image_size: size, classes } = manifest().cases.tiny;
+  const seed = fixtureSeed();
+  return {
+    x: seededInput(seed, 'tiny.x', [batch, 3, size, size]),
+    y: seededLabels(seed, 'tiny.y', batch, classes),
+  };
 }
