@@ -65,13 +65,13 @@ describe('summary (torchsummary format)', () => {
 
   it('traces without side effects on a real model', () => {
     const m = tinyModel();
-    const before = m.bn1.runningMean!.toArray();
+    const before = m.bn1!.runningMean!.toArray();
     let printed = '';
     const r = summary(m, [3, 64, 64], { log: (t) => (printed = t) });
     expect(printed).toBe(r.text);
     expect(r.totalParams).toBe(170_965);
-    expect(m.bn1.runningMean!.toArray()).toEqual(before);
-    expect(Number(m.bn1.numBatchesTracked!.data[0])).toBe(0);
+    expect(m.bn1!.runningMean!.toArray()).toEqual(before);
+    expect(Number(m.bn1!.numBatchesTracked!.data[0])).toBe(0);
   });
 
   it('shows a fixed batch size when asked and rejects bad input sizes', () => {

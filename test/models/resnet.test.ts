@@ -99,8 +99,8 @@ describe('ResNet / ResNeXt family', () => {
     const w = m.conv1.weight.toArray();
     const std = Math.sqrt(w.reduce((a, b) => a + b * b, 0) / w.length);
     expect(std).toBeCloseTo(Math.sqrt(2 / (64 * 49)), 2);
-    expect(m.bn1.weight!.toArray().every((v) => v === 1)).toBe(true);
-    expect(m.bn1.bias!.toArray().every((v) => v === 0)).toBe(true);
+    expect(m.bn1!.weight!.toArray().every((v) => v === 1)).toBe(true);
+    expect(m.bn1!.bias!.toArray().every((v) => v === 0)).toBe(true);
     const zeroInit = onMetaDevice(() => createModel('resnext50_32x4d', { zeroInitResidual: false }));
     expect(zeroInit).toBeInstanceOf(ResNet);
   });

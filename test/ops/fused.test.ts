@@ -14,7 +14,7 @@ import {
   manualSeed,
   noGrad,
   Tensor,
-  type Module,
+  type ResNet,
 } from '../../src/index.js';
 import { testBackends, useBackend } from '../helpers/backends.js';
 
@@ -139,7 +139,7 @@ for (const backend of testBackends()) {
     });
 
     it('a ResNeXt forward and backward with fused passes equals the unfused one (hooks disable fusion)', () => {
-      const make = (): Module => {
+      const make = (): ResNet => {
         manualSeed(3);
         return createModel('resnext_tiny', { numClasses: 5 });
       };

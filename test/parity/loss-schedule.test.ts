@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Adam, backward, F, LRSchedule, Parameter, SGD, Tensor } from '../../src/index.js';
+import { Adam, backward, F, LRSchedule, Parameter, SGD, Tensor, type DType } from '../../src/index.js';
 import { expectClose } from '../helpers/assert.js';
 import { fixtureSeed, loadFixture, manifest, type ScheduleCase } from '../helpers/fixtures.js';
 import { seededInput, seededLabels } from '../helpers/seeded.js';
@@ -66,7 +66,7 @@ describe("learning-rate schedules, as PyTorch's schedulers stepped once per batc
       momenta.push(momentum());
     }
     // The fixture holds PyTorch's float64 values rounded to float32: compare to float32 precision.
-    const close = (got: number[], want: Tensor, what: string): void => {
+    const close = (got: number[], want: Tensor<DType>, what: string): void => {
       const w = want.toArray();
       expect(w.length, what).toBe(steps);
       const worst = Math.max(...got.map((g, i) => Math.abs(g - w[i]!) / Math.max(Math.abs(w[i]!), 1e-12)));

@@ -1,13 +1,18 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   createModel,
   fromTutorialStateDict,
+  loadPretrained,
   noGrad,
+  saveSafetensors,
   type DType,
   type ResNetConfig,
   type Tensor,
 } from '../../src/index.js';
-import { expectClose } from '../helpers/assert.js';
+import { expectClose, maxAbsDiff } from '../helpers/assert.js';
 import { fixtureSeed, loadFixture, manifest, type TutorialVariant } from '../helpers/fixtures.js';
 import { seededInput, seededTensor } from '../helpers/seeded.js';
 import { testBackends, useBackend } from '../helpers/backends.js';
@@ -51,6 +56,22 @@ describe.each(testBackends({ includeNhwcAdapter: false }))(
 );
 
 describe('tutorial weights', () => {
+  it('load through loadPretrained (resnext train --weights) from a safetensors file', async () => {
+    const variant = manifest().cases.tutorial.variants.default!;
+    const dir = mkdtempSync(join(tmpdir(), 'tutorial-'));
+    const path = join(dir, 'tutorial.safetensors');
+    const state = tutorialStateDict(variant);
+    await saveSafetensors(path, state);
+    const model = createModel('resnext50_32x4d_tutorial');
+    const result = await loadPretrained(model, path);
+    expect(result.headReplaced).toBe(false);
+    const expected = fromTutorialStateDict(state);
+    const differing = [...model.stateDict()].filter(
+      ([name, t]) => maxAbsDiff(t.data, expected.get(name)!.data) !== 0,
+    );
+    expect(differing.map(([name]) => name)).toEqual([]);
+  });
+
   it('name the key they cannot place, and a shared kernel that does not fit its batch norm', () => {
     const state = tutorialStateDict(manifest().cases.tutorial.variants.default!);
     expect(() =>
