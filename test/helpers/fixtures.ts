@@ -45,6 +45,8 @@ export interface Manifest {
     tiny: {
       image_size: number;
       batch: number;
+      /** Which batch of the seeded formula the generator kept (tiny.x.<draw>). */
+      draw: number;
       classes: number;
       optimizers: Record<string, OptimizerCase>;
     };

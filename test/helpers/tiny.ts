@@ -12,12 +12,12 @@ export function seededTinyModel(): ResNet {
   return fillSeeded(tinyModel(), fixtureSeed());
 }
 
-/** The fixture set's batch for the tiny network: x [N, 3, S, S], y [N]. */
+/** The fixture set's batch for the tiny network (the generator's `draw`): x [N, 3, S, S], y [N]. */
 export function tinyBatch(): { x: Tensor; y: Tensor<'int64'> } {
-  const { batch, image_size: size, classes } = manifest().cases.tiny;
+  const { batch, draw, image_size: size, classes } = manifest().cases.tiny;
   const seed = fixtureSeed();
   return {
-    x: seededInput(seed, 'tiny.x', [batch, 3, size, size]),
-    y: seededLabels(seed, 'tiny.y', batch, classes),
+    x: seededInput(seed, `tiny.x.${draw}`, [batch, 3, size, size]),
+    y: seededLabels(seed, `tiny.y.${draw}`, batch, classes),
   };
 }
