@@ -205,18 +205,15 @@ if (rssSteps > 0) {
   );
 }
 
-/**
- * Fused vs unfused tails, interleaved so that both see the same machine load: a no-op forward hook
- * on every module makes the blocks take their unfused path (hooks must see every module call).
- */
+/** Fused vs unfused tails (Module.fusion), interleaved so that both see the same machine load. */
 let fusion: { infer_bs8_ms: [number, number]; train_bs16_ms: [number, number] } | null = null;
 if (args.fusion) {
   const unfusedWhile = <T>(net: typeof model, unfused: boolean, fn: () => T): T => {
-    const handles = unfused ? net.namedModules().map(([, m]) => m.registerForwardHook(() => {})) : [];
+    net.setFusion(!unfused);
     try {
       return fn();
     } finally {
-      handles.forEach((h) => h.remove());
+      net.setFusion(true);
     }
   };
   const repeats = 5;

@@ -80,11 +80,15 @@ export function summarize(
         });
       }),
     );
+  // Unfused, so that every module is called (and listed) as in torchvision.
+  const fusion = model.fusion;
+  model.setFusion(false);
   try {
     // torchsummary runs a batch of 2 so that BatchNorm works in train mode; meta tensors make it free.
-    noGrad(() => model.forward(Tensor.meta([2, ...inputSize])));
+    noGrad(() => model.call(Tensor.meta([2, ...inputSize])));
   } finally {
     for (const h of handles) h.remove();
+    model.setFusion(fusion);
   }
 
   const totalParams = rows.reduce((n, r) => n + r.params, 0);

@@ -115,14 +115,8 @@ export class Bottleneck extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const identity = (): Tensor => (this.downsample ? this.downsample.forward(x) : x);
-    if (
-      fusable(
-        this.folded
-          ? [this.conv1, this.conv2, this.conv3, this.relu]
-          : [this.bn1, this.bn2, this.bn3, this.relu],
-      )
-    ) {
+    const identity = (): Tensor => (this.downsample ? this.downsample.call(x) : x);
+    if (this.fusion) {
       // The same computation with "bn, relu" and "bn, += identity, relu" (or, folded, the conv's
       // bias, identity and relu) each done in one pass over the activation.
       if (this.folded) {
@@ -130,25 +124,17 @@ export class Bottleneck extends Module {
         out = this.conv2.forwardFused(out, { relu: true });
         return this.conv3.forwardFused(out, { residual: identity(), relu: true });
       }
-      let out = this.bn1.forwardFused(this.conv1.forward(x), { relu: true });
-      out = this.bn2.forwardFused(this.conv2.forward(out), { relu: true });
-      return this.bn3.forwardFused(this.conv3.forward(out), { residual: identity(), relu: true });
+      let out = this.bn1.forwardFused(this.conv1.call(x), { relu: true });
+      out = this.bn2.forwardFused(this.conv2.call(out), { relu: true });
+      return this.bn3.forwardFused(this.conv3.call(out), { residual: identity(), relu: true });
     }
-    const bn = (norm: BatchNorm2d, t: Tensor): Tensor => (this.folded ? t : norm.forward(t));
-    let out = this.relu.forward(bn(this.bn1, this.conv1.forward(x)));
-    out = this.relu.forward(bn(this.bn2, this.conv2.forward(out)));
-    out = bn(this.bn3, this.conv3.forward(out));
+    const bn = (norm: BatchNorm2d, t: Tensor): Tensor => (this.folded ? t : norm.call(t));
+    let out = this.relu.call(bn(this.bn1, this.conv1.call(x)));
+    out = this.relu.call(bn(this.bn2, this.conv2.call(out)));
+    out = bn(this.bn3, this.conv3.call(out));
     // In place, as torchvision's `out += identity`: bn3's output is saved by nobody.
-    return this.relu.forward(add_(out, identity()));
+    return this.relu.call(add_(out, identity()));
   }
-}
-
-/**
- * Whether a forward may fuse these modules' calls into their neighbours' passes: not while a forward
- * hook watches one of them (hooks, as summary()'s, must see every module called as in torchvision).
- */
-function fusable(modules: readonly Module[]): boolean {
-  return !modules.some((m) => m.hasForwardHooks());
 }
 
 export class ResNet extends Module {
@@ -283,25 +269,23 @@ export class ResNet extends Module {
     const folded = this.config.foldedNorm ?? false;
     let y: Tensor;
     if (this.bn1 === null) {
-      y = this.conv1.forward(x);
-    } else if (fusable(folded ? [this.conv1, this.relu] : [this.bn1, this.relu])) {
+      y = this.conv1.call(x);
+    } else if (this.fusion) {
       y = folded
         ? this.conv1.forwardFused(x, { relu: true })
-        : this.bn1.forwardFused(this.conv1.forward(x), { relu: true });
+        : this.bn1.forwardFused(this.conv1.call(x), { relu: true });
     } else {
-      const stem = this.conv1.forward(x);
-      y = this.relu.forward(folded ? stem : this.bn1.forward(stem));
+      const stem = this.conv1.call(x);
+      y = this.relu.call(folded ? stem : this.bn1.call(stem));
     }
-    y = this.maxpool.forward(y);
-    for (const stage of this.stages) y = stage.forward(y);
+    y = this.maxpool.call(y);
+    for (const stage of this.stages) y = stage.call(y);
     if (this.norm !== null) {
-      y = fusable([this.norm, this.relu])
-        ? this.norm.forwardFused(y, { relu: true })
-        : this.relu.forward(this.norm.forward(y));
+      y = this.fusion ? this.norm.forwardFused(y, { relu: true }) : this.relu.call(this.norm.call(y));
     }
     if (this.pool === null) return y;
-    y = flatten(this.pool.forward(y), 1);
-    return this.fc ? this.fc.forward(y) : y;
+    y = flatten(this.pool.call(y), 1);
+    return this.fc ? this.fc.call(y) : y;
   }
 
   /** Swaps the classifier for a freshly initialised one with `numClasses` outputs (for fine-tuning). */

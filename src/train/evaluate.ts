@@ -30,7 +30,7 @@ export async function evaluate(
       skipped.push(...batch.skipped);
       if (batch.x.shape[0] === 0) continue;
       inferenceMode(() => {
-        const logits = net.forward(batch.x);
+        const logits = net.call(batch.x);
         metrics.update(logits, batch.y, crossEntropy(logits, batch.y).item());
       });
       options.onBatch?.(batch.index + 1, total, metrics);

@@ -72,7 +72,7 @@ export async function predictFiles(
       }
       toTensorInto(out, meta.mean, meta.std, x.data, i * C * H * W);
     });
-    const probs = ok.length ? inferenceMode(() => softmax(net.forward(x), 1).toArray()) : [];
+    const probs = ok.length ? inferenceMode(() => softmax(net.call(x), 1).toArray()) : [];
     let k = 0;
     for (const d of decoded.map((dd, i) => ({ ...dd, file: chunk[i]! }))) {
       if (!d.img) {

@@ -357,7 +357,7 @@ export async function train(input: TrainConfig, hooks: TrainHooks = {}): Promise
         for (const s of batch.skipped) log(`skipped unreadable image ${s.name}: ${s.reason}`);
         if (batch.x.shape[0] === 0) continue;
         optimizer.zeroGrad();
-        const logits = model.forward(batch.x);
+        const logits = model.call(batch.x);
         const loss = crossEntropy(logits, batch.y, { labelSmoothing: config.labelSmoothing });
         const lossValue = loss.item();
         if (!Number.isFinite(lossValue)) {

@@ -67,6 +67,27 @@ describe('ResNet / ResNeXt family', () => {
     expect(meta('resnext50_32x4d_tutorial').fc!.outFeatures).toBe(2);
   });
 
+  it('fuses by its own setting, whatever hooks are attached; unfused, every module call is seen', () => {
+    const model = createModel('resnext_tiny', { numClasses: 5 });
+    const block = model.stages[0]!.at(0) as Bottleneck;
+    const seen: string[] = [];
+    for (const [name, m] of [
+      ['conv1', block.conv1],
+      ['bn1', block.bn1],
+      ['relu', block.relu],
+    ] as const) {
+      m.registerForwardHook(() => seen.push(name));
+    }
+    const x = Tensor.randn([2, 3, 32, 32]);
+    noGrad(() => model.forward(x));
+    // Fused: the convolution is called, its batch norm and ReLU run inside the fused pass.
+    expect(seen).toEqual(['conv1']);
+    seen.length = 0;
+    noGrad(() => model.setFusion(false).forward(x));
+    expect(seen).toEqual(['conv1', 'bn1', 'relu', 'relu', 'relu']);
+    expect(model.namedModules().every(([, m]) => !m.fusion)).toBe(true);
+  });
+
   it('supports numClasses, includeTop and pooling', () => {
     const x = Tensor.meta([2, 3, 224, 224]);
     expect(meta('resnext50_32x4d', { numClasses: 7 }).forward(x).shape).toEqual([2, 7]);

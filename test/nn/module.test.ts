@@ -7,7 +7,7 @@ class Block extends nn.Module {
   readonly head = this.registerModule('head', new nn.Sequential(new nn.Flatten(), new nn.Linear(4 * 9, 3)));
 
   forward(x: Tensor): Tensor {
-    return this.head.forward(F.relu(this.bn.forward(this.conv.forward(x))));
+    return this.head.call(F.relu(this.bn.call(this.conv.call(x))));
   }
 }
 

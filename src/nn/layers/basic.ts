@@ -146,7 +146,7 @@ export class Sequential extends Module {
 
   forward(x: Tensor): Tensor {
     let y = x;
-    for (const layer of this.layers) y = layer.forward(y);
+    for (const layer of this.layers) y = layer.call(y);
     return y;
   }
 }
