@@ -12,6 +12,7 @@ import { DataLoader } from '../data/loader.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { isBuiltin } from '../train/data-setup.js';
 import { evaluate } from '../train/evaluate.js';
+import { formatPercent } from '../train/metrics.js';
 import { loadTrainedModel } from '../train/model-setup.js';
 import { confusionSpec, writeChart } from '../train/report.js';
 import { nonNegative, positiveInt } from './args.js';
@@ -103,15 +104,14 @@ export function evalCommand(): Command {
         console.log(JSON.stringify(summary, null, 2));
         return;
       }
-      const pct = (v: number): string => `${(v * 100).toFixed(2)}%`;
       console.log(
-        `${metrics.count} images${skipped.length ? ` (${skipped.length} skipped)` : ''}: loss ${metrics.loss.toFixed(4)}, top-1 ${pct(metrics.accuracy)}${summary.top5 !== null ? `, top-5 ${pct(summary.top5)}` : ''}`,
+        `${metrics.count} images${skipped.length ? ` (${skipped.length} skipped)` : ''}: loss ${metrics.loss.toFixed(4)}, top-1 ${formatPercent(metrics.accuracy)}${summary.top5 !== null ? `, top-5 ${formatPercent(summary.top5)}` : ''}`,
       );
       const width = Math.max(5, ...meta.classes.map((c) => c.length));
       console.log(`${'class'.padEnd(width)}  precision  recall  support`);
       for (const c of summary.perClass) {
         console.log(
-          `${c.name.padEnd(width)}  ${pct(c.precision).padStart(9)}  ${pct(c.recall).padStart(6)}  ${String(c.support).padStart(7)}`,
+          `${c.name.padEnd(width)}  ${formatPercent(c.precision).padStart(9)}  ${formatPercent(c.recall).padStart(6)}  ${String(c.support).padStart(7)}`,
         );
       }
       console.log(metrics.confusionText());

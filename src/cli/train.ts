@@ -142,6 +142,9 @@ export function trainCommand(): Command {
       };
       const result = await train(config, { printSummary: summary, progress });
       if (result.status === 'nan') process.exitCode = 2;
-      if (result.status === 'interrupted') process.exitCode = 130;
+      if (result.status === 'interrupted') {
+        process.stdout.write(`Continue with: resnext train --resume ${config.out}\n`);
+        process.exitCode = 130;
+      }
     });
 }

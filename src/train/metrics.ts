@@ -74,3 +74,8 @@ export class ClassificationMetrics {
     return [header, ...rows].join('\n');
   }
 }
+
+/** A fraction as a percentage with two decimals ("87.50%"); "–" for a missing or NaN value. */
+export function formatPercent(v: number | null): string {
+  return v === null || Number.isNaN(v) ? '–' : `${(v * 100).toFixed(2)}%`;
+}

@@ -8,7 +8,7 @@ import sharp from 'sharp';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { writeFileAtomic } from '../io/atomic.js';
-import type { ClassReport } from './metrics.js';
+import { formatPercent, type ClassReport } from './metrics.js';
 
 export interface EpochRecord {
   epoch: number;
@@ -148,8 +148,6 @@ export async function writeReport(dir: string, input: ReportInput): Promise<stri
   const confusionSvg = await renderSvg(confusionSpec(input.classes, input.matrix));
   if (curvesSvg) await writeChart(dir, 'curves', curvesSpec(input.history));
   await writeChart(dir, 'confusion', confusionSpec(input.classes, input.matrix));
-  const pct = (v: number | null): string =>
-    v === null || Number.isNaN(v) ? '–' : `${(v * 100).toFixed(2)}%`;
   const settings = Object.entries(input.settings)
     .filter(([, v]) => v !== undefined)
     .map(
@@ -160,14 +158,14 @@ export async function writeReport(dir: string, input: ReportInput): Promise<stri
   const history = input.history
     .map(
       (h) =>
-        `<tr><td>${h.epoch}</td><td>${h.trainLoss.toFixed(4)}</td><td>${pct(h.trainAcc)}</td><td>${h.valLoss.toFixed(4)}</td>` +
-        `<td>${pct(h.valAcc)}</td><td>${pct(h.valTop5)}</td><td>${h.lr.toPrecision(3)}</td><td>${h.seconds.toFixed(1)}</td><td>${h.imagesPerSecond.toFixed(1)}</td></tr>`,
+        `<tr><td>${h.epoch}</td><td>${h.trainLoss.toFixed(4)}</td><td>${formatPercent(h.trainAcc)}</td><td>${h.valLoss.toFixed(4)}</td>` +
+        `<td>${formatPercent(h.valAcc)}</td><td>${formatPercent(h.valTop5)}</td><td>${h.lr.toPrecision(3)}</td><td>${h.seconds.toFixed(1)}</td><td>${h.imagesPerSecond.toFixed(1)}</td></tr>`,
     )
     .join('\n');
   const perClass = input.perClass
     .map(
       (c) =>
-        `<tr><td>${escapeHtml(c.name)}</td><td>${pct(c.precision)}</td><td>${pct(c.recall)}</td><td>${c.support}</td></tr>`,
+        `<tr><td>${escapeHtml(c.name)}</td><td>${formatPercent(c.precision)}</td><td>${formatPercent(c.recall)}</td><td>${c.support}</td></tr>`,
     )
     .join('\n');
   const html = `<!doctype html>
@@ -178,7 +176,7 @@ table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:
 th{background:#f4f4f4}.charts svg{max-width:100%;height:auto}
 </style></head><body>
 <h1>${escapeHtml(input.title)}</h1>
-${input.best ? `<p><b>Best epoch:</b> ${input.best.epoch} with validation top-1 ${pct(input.best.valAcc)} (saved as best.safetensors).</p>` : ''}
+${input.best ? `<p><b>Best epoch:</b> ${input.best.epoch} with validation top-1 ${formatPercent(input.best.valAcc)} (saved as best.safetensors).</p>` : ''}
 ${(input.notes ?? []).map((n) => `<p>${escapeHtml(n)}</p>`).join('\n')}
 <h2>Curves</h2><div class="charts">${curvesSvg}</div>
 <h2>Epochs</h2>

@@ -85,7 +85,7 @@ describe('train()', () => {
       stopAfterSteps: 4,
     });
     expect(stopped.status).toBe('interrupted');
-    expect(stopped.message).toContain(`--resume ${split.out}`);
+    expect(stopped.message).toContain(`checkpoint saved to ${join(split.out, 'last.safetensors')}`);
     const rest: number[] = [];
     const resumed = await train(
       { ...split, resume: true },
@@ -165,20 +165,20 @@ describe('train()', () => {
       'data folder /no/such/dir does not exist',
     );
     await expect(train({ ...c, classes: 5, out: join(c.out, 'b') }, quiet)).rejects.toThrow(
-      '--classes 5 does not match the data, which has 3 classes',
+      'classes 5 does not match the data, which has 3 classes',
     );
     await expect(train({ ...c, lr: -1, out: join(c.out, 'c') }, quiet)).rejects.toThrow(
-      '--lr must be positive',
+      'lr must be positive',
     );
     await expect(train({ ...c, arch: 'resnext9000', out: join(c.out, 'd') }, quiet)).rejects.toThrow(
       'unknown architecture "resnext9000"',
     );
     await train({ ...c, out: join(c.out, 'e') }, quiet);
     await expect(train({ ...c, out: join(c.out, 'e') }, quiet)).rejects.toThrow(
-      'already holds a run (last.safetensors); continue it with --resume',
+      'already holds a run (last.safetensors); continue it with resume',
     );
     await expect(train({ ...c, out: join(c.out, 'nothing'), resume: true }, quiet)).rejects.toThrow(
-      'no run to continue there',
+      'holds no run to continue',
     );
   });
 

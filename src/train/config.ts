@@ -1,0 +1,83 @@
+/** What a training run is asked to do (TrainConfig), its defaults, and the checks on it. */
+import { getModelInfo } from '../models/registry.js';
+import type { ScheduleName } from '../optim/schedule.js';
+
+export type OptimizerName = 'sgd' | 'adam' | 'adamw';
+
+export interface TrainConfig {
+  data: string;
+  dataDir?: string;
+  valData?: string;
+  valSplit: number;
+  arch: string;
+  /** Checked against the data when given. */
+  classes?: number;
+  imageSize?: number;
+  epochs: number;
+  batchSize: number;
+  optimizer: OptimizerName;
+  lr: number;
+  momentum: number;
+  nesterov: boolean;
+  weightDecay: number;
+  scheduler: ScheduleName;
+  warmupEpochs: number;
+  /** step schedule: epochs between decays (default 30) and the factor (default 0.1). */
+  stepEpochs?: number;
+  gamma?: number;
+  labelSmoothing: number;
+  seed: number;
+  threads?: number;
+  out: string;
+  subset?: number;
+  valSubset?: number;
+  weights?: string;
+  freezeBackbone: boolean;
+  workers: number;
+  strict: boolean;
+  augment?: 'none' | 'flip' | 'crop-flip';
+  /** Continue the run in `out` (its saved settings apply; only epochs, threads and workers may change). */
+  resume?: boolean;
+}
+
+/** The tutorial's defaults for a user with an image folder. */
+export const DEFAULT_TRAIN_CONFIG: Omit<TrainConfig, 'data' | 'out'> = {
+  valSplit: 0.2,
+  arch: 'resnext50_32x4d',
+  epochs: 10,
+  batchSize: 32,
+  optimizer: 'adam',
+  lr: 1e-4,
+  momentum: 0.9,
+  nesterov: false,
+  weightDecay: 0,
+  scheduler: 'constant',
+  warmupEpochs: 0,
+  labelSmoothing: 0,
+  seed: 0,
+  freezeBackbone: false,
+  workers: 1,
+  strict: false,
+};
+
+/** Throws a RangeError naming the TrainConfig field at fault. */
+export function checkConfig(c: TrainConfig): void {
+  getModelInfo(c.arch);
+  const positive: [string, number][] = [
+    ['epochs', c.epochs],
+    ['batchSize', c.batchSize],
+  ];
+  for (const [field, v] of positive)
+    if (!Number.isInteger(v) || v < 1) throw new RangeError(`${field} must be a positive integer, got ${v}`);
+  if (!(c.lr > 0)) throw new RangeError(`lr must be positive, got ${c.lr}`);
+  if (!(c.valSplit > 0 && c.valSplit < 1))
+    throw new RangeError(`valSplit must be between 0 and 1, got ${c.valSplit}`);
+  if (!(c.labelSmoothing >= 0 && c.labelSmoothing < 1))
+    throw new RangeError(`labelSmoothing must be in [0, 1), got ${c.labelSmoothing}`);
+  if (!(c.warmupEpochs >= 0 && c.warmupEpochs < c.epochs)) {
+    throw new RangeError(
+      `warmupEpochs must be at least 0 and less than epochs (${c.epochs}), got ${c.warmupEpochs}`,
+    );
+  }
+  if (c.nesterov && c.optimizer !== 'sgd') throw new RangeError('nesterov applies to the sgd optimizer only');
+}
