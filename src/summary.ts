@@ -10,7 +10,7 @@ import { Sequential } from './nn/layers/basic.js';
 import { Conv2d } from './nn/layers/conv.js';
 import { Linear } from './nn/layers/basic.js';
 import { Tensor } from './tensor/tensor.js';
-import { formatShape } from './tensor/shape.js';
+import { formatShape, numel } from './tensor/shape.js';
 
 export interface SummaryRow {
   /** `Conv2d-1`: type name and 1-based call order. */
@@ -65,7 +65,7 @@ export function summarize(
         const weight = hasTensor(module, 'weight');
         const bias = hasTensor(module, 'bias');
         const params = (weight?.numel ?? 0) + (bias?.numel ?? 0);
-        const perImage = output.shape.slice(1).reduce((a, b) => a * b, 1);
+        const perImage = numel(output.shape.slice(1));
         if (module instanceof Conv2d) {
           macs +=
             perImage * (module.inChannels / module.groups) * module.kernelSize[0] * module.kernelSize[1];
@@ -93,9 +93,9 @@ export function summarize(
 
   const totalParams = rows.reduce((n, r) => n + r.params, 0);
   const trainableParams = rows.reduce((n, r) => n + (r.trainable ? r.params : 0), 0);
-  const totalOutput = rows.reduce((n, r) => n + r.outputShape.reduce((a, b) => a * b, 1), 0);
+  const totalOutput = rows.reduce((n, r) => n + numel(r.outputShape), 0);
   const MB = 1024 ** 2;
-  const inputSizeMB = Math.abs((inputSize.reduce((a, b) => a * b, 1) * batchSize * 4) / MB);
+  const inputSizeMB = Math.abs((numel(inputSize) * batchSize * 4) / MB);
   const forwardBackwardSizeMB = Math.abs((2 * totalOutput * 4) / MB);
   const paramsSizeMB = Math.abs((totalParams * 4) / MB);
   const totalSizeMB = paramsSizeMB + forwardBackwardSizeMB + inputSizeMB;

@@ -1,5 +1,5 @@
 /** Parsers for CLI option values; each error names the flag and the value. */
-import { InvalidArgumentError } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
 
 export function positiveInt(flag: string): (value: string) => number {
   return (value) => {
@@ -50,4 +50,9 @@ export function fraction(flag: string): (value: string) => number {
       throw new InvalidArgumentError(`${flag} must be between 0 and 1 (exclusive), got "${value}"`);
     return n;
   };
+}
+
+/** --backend, shared by the commands that run a model. */
+export function backendOption(): Option {
+  return new Option('--backend <name>', 'kernels (default: native when built)').choices(['native', 'ts']);
 }

@@ -1,21 +1,16 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { useBackend } from '../backend/index.js';
-import {
-  loadIdxDataset,
-  scanImageFolder,
-  DEFAULT_FASHION_MNIST_DIR,
-  type Dataset,
-} from '../data/datasets.js';
+import { loadIdxDataset, scanImageFolder, type Dataset } from '../data/datasets.js';
 import { DataLoader } from '../data/loader.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { isBuiltin } from '../train/data-setup.js';
+import { builtinDataDir, isBuiltin } from '../train/data-setup.js';
 import { evaluate } from '../train/evaluate.js';
 import { formatPercent } from '../train/metrics.js';
 import { loadTrainedModel } from '../train/model-setup.js';
 import { confusionSpec, writeChart } from '../train/report.js';
-import { nonNegative, positiveInt } from './args.js';
+import { backendOption, nonNegative, positiveInt } from './args.js';
 
 interface EvalFlags {
   weights: string;
@@ -43,17 +38,13 @@ export function evalCommand(): Command {
     .option('-o, --out <dir>', 'also write confusion.svg/png and eval.json there')
     .option('--json', 'print the results as JSON', false)
     .option('--strict', 'fail on an unreadable image instead of skipping it', false)
-    .addOption(
-      new Option('--backend <name>', 'kernels (default: native when built)').choices(['native', 'ts']),
-    )
+    .addOption(backendOption())
     .action(async (flags: EvalFlags) => {
       if (flags.backend) useBackend(flags.backend);
       const { model, meta } = await loadTrainedModel(flags.weights);
       let dataset: Dataset;
       if (isBuiltin(flags.data)) {
-        const dir = flags.dataDir ?? (flags.data === 'fashion-mnist' ? DEFAULT_FASHION_MNIST_DIR : undefined);
-        if (!dir) throw new Error('mnist: pass --data-dir');
-        dataset = loadIdxDataset(flags.data, dir, 'test');
+        dataset = loadIdxDataset(flags.data, builtinDataDir(flags.data, flags.dataDir), 'test');
       } else {
         const scan = await scanImageFolder(flags.data, { strict: flags.strict });
         for (const s of scan.skipped) console.error(`skipped unreadable image ${s.file}: ${s.reason}`);

@@ -1,8 +1,8 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { useBackend } from '../backend/index.js';
 import { loadTrainedModel } from '../train/model-setup.js';
 import { collectImages, predictFiles } from '../train/predict.js';
-import { positiveInt } from './args.js';
+import { backendOption, positiveInt } from './args.js';
 
 export function predictCommand(): Command {
   return new Command('predict')
@@ -11,9 +11,7 @@ export function predictCommand(): Command {
     .requiredOption('-w, --weights <file>', 'weights written by resnext train (best.safetensors)')
     .option('-k, --top-k <k>', 'labels to show per image', positiveInt('--top-k'), 5)
     .option('--json', 'print JSON', false)
-    .addOption(
-      new Option('--backend <name>', 'kernels (default: native when built)').choices(['native', 'ts']),
-    )
+    .addOption(backendOption())
     .action(
       async (
         inputs: string[],

@@ -3,7 +3,7 @@ import { useBackend } from '../backend/index.js';
 import { listModels } from '../models/registry.js';
 import { DEFAULT_TRAIN_CONFIG, train, type TrainConfig } from '../train/trainer.js';
 import { isBuiltin } from '../train/data-setup.js';
-import { fraction, nonNegative, positiveInt, positiveNumber } from './args.js';
+import { backendOption, fraction, nonNegative, positiveInt, positiveNumber } from './args.js';
 
 /** Commander's parsed options: TrainConfig's fields, plus the few that only the command has. */
 type TrainFlags = Omit<TrainConfig, 'data' | 'out' | 'resume'> & {
@@ -83,8 +83,13 @@ export function trainCommand(): Command {
       nonNegative('--label-smoothing'),
       d.labelSmoothing,
     )
-    .option('--step-epochs <n>', 'step schedule: epochs between decays', positiveInt('--step-epochs'), 30)
-    .option('--gamma <g>', 'step schedule: decay factor', positiveNumber('--gamma'), 0.1)
+    .option(
+      '--step-epochs <n>',
+      'step schedule: epochs between decays',
+      positiveInt('--step-epochs'),
+      d.stepEpochs,
+    )
+    .option('--gamma <g>', 'step schedule: decay factor', positiveNumber('--gamma'), d.gamma)
     .option(
       '--seed <n>',
       'seed of the initialisation, the split, the order and the augmentation',
@@ -120,9 +125,7 @@ export function trainCommand(): Command {
       ]),
     )
     .option('--summary', 'print the model summary first', false)
-    .addOption(
-      new Option('--backend <name>', 'kernels (default: native when built)').choices(['native', 'ts']),
-    )
+    .addOption(backendOption())
     .option('--no-progress', 'no progress bar (periodic lines only)')
     .action(async (flags: TrainFlags) => {
       const { data, out, resume, summary, backend, progress, ...settings } = flags;

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import type { DType } from '../tensor/dtype.js';
 import { Tensor } from '../tensor/tensor.js';
-import { formatShape } from '../tensor/shape.js';
+import { formatShape, numel } from '../tensor/shape.js';
 import { writeFileAtomic } from './atomic.js';
 import { bf16ToFloat, floatToBf16, floatToHalf, halfToFloat } from './half.js';
 
@@ -101,7 +101,7 @@ export function parseSafetensors(bytes: Uint8Array, source = '<buffer>'): Safete
   }
 
   for (const e of entries) {
-    const count = e.shape.reduce((a, b) => a * b, 1);
+    const count = numel(e.shape);
     const expected = count * ELEMENT_BYTES[e.dtype];
     if (e.end - e.begin !== expected) {
       fail(
@@ -146,7 +146,7 @@ function parseEntry(name: string, raw: unknown, fail: (m: string) => never): Ent
   if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
     fail(`tensor "${name}" has an invalid shape ${JSON.stringify(shape)}`);
   }
-  const count = (shape as number[]).reduce((a, b) => a * b, 1);
+  const count = numel(shape as number[]);
   if (!Number.isSafeInteger(count * 8)) fail(`tensor "${name}" shape ${JSON.stringify(shape)} is too large`);
   const offsets = o.data_offsets;
   if (
@@ -168,7 +168,7 @@ function decode(e: Entry, raw: Uint8Array): Tensor<DType> {
   copy.set(raw);
   const buf = copy.buffer;
   const view = new DataView(buf);
-  const count = e.shape.reduce((a, b) => a * b, 1);
+  const count = numel(e.shape);
   const le = littleEndianHost;
   switch (e.dtype) {
     case 'F32':

@@ -15,11 +15,10 @@ export interface ModelInfo {
   readonly std: readonly [number, number, number];
 }
 
-const IMAGENET = {
-  inputSize: [3, 224, 224],
-  mean: [0.485, 0.456, 0.406],
-  std: [0.229, 0.224, 0.225],
-} as const;
+/** ImageNet's per-channel normalisation, which every preset's weights expect. */
+export const IMAGENET_MEAN = [0.485, 0.456, 0.406] as const;
+export const IMAGENET_STD = [0.229, 0.224, 0.225] as const;
+const IMAGENET = { inputSize: [3, 224, 224], mean: IMAGENET_MEAN, std: IMAGENET_STD } as const;
 
 const registry = new Map<string, ModelInfo>();
 

@@ -1,12 +1,13 @@
 /** Weight initialisers with torch.nn.init semantics, drawing from a seeded Generator. */
 import { defaultGenerator, type Generator } from '../tensor/rng.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { numel } from '../tensor/shape.js';
 
 /** fan_in = size(1)·receptive field, fan_out = size(0)·receptive field (PyTorch's rule, groups ignored). */
 export function fans(t: Tensor): { fanIn: number; fanOut: number } {
   if (t.ndim < 2)
     throw new RangeError(`fan in and fan out need a tensor of at least 2 dimensions, got ${t.ndim}`);
-  const receptive = t.shape.slice(2).reduce((a, b) => a * b, 1);
+  const receptive = numel(t.shape.slice(2));
   return { fanIn: t.shape[1]! * receptive, fanOut: t.shape[0]! * receptive };
 }
 

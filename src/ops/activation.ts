@@ -1,7 +1,7 @@
 import { record } from '../autograd/node.js';
 import { getBackend } from '../backend/index.js';
 import { Tensor } from '../tensor/tensor.js';
-import { normalizeDim } from '../tensor/shape.js';
+import { normalizeDim, numel } from '../tensor/shape.js';
 import { anyMeta, checkInPlace, expectFloat } from './check.js';
 import { add } from './elementwise.js';
 import { toFormat } from './format.js';
@@ -36,8 +36,8 @@ export function composeTail(x: Tensor, tail: { residual: Tensor | null; relu: bo
 
 /** [outer, dim, inner] view of a shape around one axis. */
 function splitAt(shape: readonly number[], dim: number): [number, number, number] {
-  const outer = shape.slice(0, dim).reduce((a, b) => a * b, 1);
-  const inner = shape.slice(dim + 1).reduce((a, b) => a * b, 1);
+  const outer = numel(shape.slice(0, dim));
+  const inner = numel(shape.slice(dim + 1));
   return [outer, shape[dim]!, inner];
 }
 

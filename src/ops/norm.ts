@@ -1,7 +1,7 @@
 import { needsGrad, record } from '../autograd/node.js';
 import { getBackend, type ChannelGeometry } from '../backend/index.js';
 import { Tensor } from '../tensor/tensor.js';
-import { formatShape } from '../tensor/shape.js';
+import { formatShape, numel } from '../tensor/shape.js';
 import { composeTail } from './activation.js';
 import { anyMeta, expectFloat, tailResidual } from './check.js';
 import { toFormat } from './format.js';
@@ -43,7 +43,7 @@ export function batchNorm(input: Tensor, options: BatchNormOptions): Tensor {
   const residual = tailResidual(op, options.residual, x.shape, x.format, "input's");
   const N = x.shape[0]!;
   const C = x.shape[1]!;
-  const spatial = x.shape.slice(2).reduce((a, b) => a * b, 1);
+  const spatial = numel(x.shape.slice(2));
   for (const [name, t] of [
     ['weight', weight],
     ['bias', bias],

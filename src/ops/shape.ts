@@ -33,6 +33,6 @@ export function flatten(x: Tensor, startDim = 1, endDim = -1): Tensor {
   const s = normalizeDim(startDim, Math.max(x.ndim, 1));
   const e = normalizeDim(endDim, Math.max(x.ndim, 1));
   if (s > e) throw new RangeError(`flatten: start_dim ${startDim} comes after end_dim ${endDim}`);
-  const merged = x.shape.slice(s, e + 1).reduce((a, b) => a * b, 1);
+  const merged = numel(x.shape.slice(s, e + 1));
   return reshape(x, [...x.shape.slice(0, s), merged, ...x.shape.slice(e + 1)]);
 }

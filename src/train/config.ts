@@ -53,6 +53,8 @@ export const DEFAULT_TRAIN_CONFIG: Omit<TrainConfig, 'data' | 'out'> = {
   weightDecay: 0,
   scheduler: 'constant',
   warmupEpochs: 0,
+  stepEpochs: 30,
+  gamma: 0.1,
   labelSmoothing: 0,
   seed: 0,
   freezeBackbone: false,

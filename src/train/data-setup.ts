@@ -13,9 +13,8 @@ import {
   type Dataset,
 } from '../data/datasets.js';
 import type { TransformSpec } from '../data/transforms.js';
+import { IMAGENET_MEAN, IMAGENET_STD } from '../models/registry.js';
 
-export const IMAGENET_MEAN = [0.485, 0.456, 0.406];
-export const IMAGENET_STD = [0.229, 0.224, 0.225];
 const FASHION_MNIST_MEAN = [0.286, 0.286, 0.286];
 const FASHION_MNIST_STD = [0.353, 0.353, 0.353];
 const MNIST_MEAN = [0.1307, 0.1307, 0.1307];
@@ -67,10 +66,16 @@ export async function prepareData(c: DataConfig): Promise<PreparedData> {
   return prepared;
 }
 
+/** The folder of a built-in dataset's IDX files: `dataDir`, else Debian's Fashion-MNIST package. */
+export function builtinDataDir(data: 'fashion-mnist' | 'mnist', dataDir: string | undefined): string {
+  const dir = dataDir ?? (data === 'fashion-mnist' ? DEFAULT_FASHION_MNIST_DIR : undefined);
+  if (!dir) throw new Error('mnist: no default folder; give dataDir (--data-dir) with the MNIST IDX files');
+  return dir;
+}
+
 async function prepareFull(c: DataConfig): Promise<PreparedData> {
   if (isBuiltin(c.data)) {
-    const dir = c.dataDir ?? (c.data === 'fashion-mnist' ? DEFAULT_FASHION_MNIST_DIR : undefined);
-    if (!dir) throw new Error('mnist: pass --data-dir with the folder of the MNIST IDX files');
+    const dir = builtinDataDir(c.data, c.dataDir);
     const trainAll = loadIdxDataset(c.data, dir, 'train');
     const test = loadIdxDataset(c.data, dir, 'test');
     const size = c.imageSize ?? 32;
@@ -143,8 +148,8 @@ async function prepareFull(c: DataConfig): Promise<PreparedData> {
     classes: all.classes,
     trainTransforms,
     evalTransforms: [{ type: 'resize', size: [size, size] }],
-    mean: IMAGENET_MEAN,
-    std: IMAGENET_STD,
+    mean: [...IMAGENET_MEAN],
+    std: [...IMAGENET_STD],
     inputShape: [3, size, size],
     skipped,
   };
