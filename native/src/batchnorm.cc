@@ -76,7 +76,7 @@ void column_sums(const float* a, const float* b, const float* mean, const float*
 #pragma omp simd
         for (int c = 0; c < C; ++c) {
           const float yv = br[c] * scale[c] + shift[c];
-          const double d = keep_if(yv > 0.f, ar[c]);
+          const double d = keep_if(!(yv <= 0.f), ar[c]);
           p1[c] += d;
           p2[c] += d * (static_cast<double>(br[c]) - mean[c]);
         }
@@ -107,7 +107,7 @@ void affine_rows(const float* x, const float* scale, const float* shift, const f
     for (int c = 0; c < C; ++c) {
       float v = xr[c] * scale[c] + shift[c];
       if constexpr (Residual) v += rr[c];
-      if constexpr (Relu) v = v > 0.f ? v : 0.f;
+      if constexpr (Relu) v = v <= 0.f ? 0.f : v;  // NaN passes, as torch.relu
       yr[c] = v;
     }
   }
@@ -181,7 +181,7 @@ void batchnorm_backward(const float* dy, const float* x, const float* gamma, con
 #pragma omp simd
       for (int c = 0; c < C; ++c) {
         const float yv = xr[c] * scale[c] + shift[c];
-        const float d = keep_if(yv > 0.f, dyr[c]);
+        const float d = keep_if(!(yv <= 0.f), dyr[c]);
         dxr[c] = k[c] * d + a[c] * xr[c] + b[c];
       }
     } else {

@@ -44,7 +44,7 @@ void conv2d_forward(const float* x, const float* w, const float* bias, const Con
     }
     if (relu) {
 #pragma omp simd
-      for (int k = 0; k < g.K; ++k) yp[k] = yp[k] > 0.f ? yp[k] : 0.f;
+      for (int k = 0; k < g.K; ++k) yp[k] = yp[k] <= 0.f ? 0.f : yp[k];
     }
   }
 }

@@ -129,6 +129,33 @@ for (const backend of testBackends()) {
       }
     });
 
+    it('ReLU lets NaN through, plain and fused, forward and backward, as torch.relu', () => {
+      const withNaN = x.clone();
+      withNaN.data[3] = Number.NaN;
+      const plain = run([withNaN], (t) => F.relu(t));
+      expect(Number.isNaN(plain.out[3]!)).toBe(true);
+      expect(Number.isNaN(plain.grads[0]![3]!)).toBe(false);
+      expect(plain.grads[0]![3]).not.toBe(0); // the gradient passes a NaN input, as threshold_backward
+      // Batch norm in eval mode with one NaN running variance: that channel turns NaN, fused or not.
+      const nanVar = (t: Tensor, w: Tensor, b: Tensor, rm?: Tensor, rv?: Tensor, tail = {}): Tensor => {
+        rv!.data[1] = Number.NaN;
+        return F.batchNorm(t, {
+          weight: w,
+          bias: b,
+          runningMean: rm!,
+          runningVar: rv!,
+          training: false,
+          ...tail,
+        });
+      };
+      const fused = run([x, gamma, beta], (t, w, b, rm, rv) => nanVar(t, w, b, rm, rv, { relu: true }));
+      const composed = run([x, gamma, beta], (t, w, b, rm, rv) => F.relu(nanVar(t, w, b, rm, rv)));
+      const channel1 = (out: number[]): number[] => out.filter((_, i) => Math.floor(i / 21) % 5 === 1);
+      expect(channel1(fused.out).every(Number.isNaN)).toBe(true);
+      expect(channel1(composed.out).every(Number.isNaN)).toBe(true);
+      expect(fused.out.filter((v) => !Number.isNaN(v))).toEqual(composed.out.filter((v) => !Number.isNaN(v)));
+    });
+
     it('names the residual shape at fault', () => {
       expect(() =>
         F.batchNorm(x, { runningMean: null, runningVar: null, training: true, residual: randn(2, 5, 3, 6) }),

@@ -37,7 +37,7 @@ function normaliseChannel(
     for (let i = 0; i < S; i++) {
       let v = Math.fround(x[o + i]! * scale + shift);
       if (residual) v = Math.fround(v + residual[o + i]!);
-      y[o + i] = relu && !(v > 0) ? 0 : v;
+      y[o + i] = relu && v <= 0 ? 0 : v;
     }
   }
 }
@@ -121,7 +121,7 @@ export function batchNormBackward(
     const istd = invStd[c]!;
     const [scale, shift] = fusedRelu ? channelAffine(gamma, fusedRelu.beta, mu, istd, c) : [0, 0];
     const dyAt = fusedRelu
-      ? (j: number): number => (Math.fround(x[j]! * scale + shift) > 0 ? dy[j]! : 0)
+      ? (j: number): number => (Math.fround(x[j]! * scale + shift) <= 0 ? 0 : dy[j]!)
       : (j: number): number => dy[j]!;
     let sumDy = 0;
     let sumDyXhat = 0;
