@@ -39,7 +39,9 @@ export {
 } from './data/index.js';
 export {
   train,
+  resumeTraining,
   DEFAULT_TRAIN_CONFIG,
+  type ResumeOverrides,
   type TrainConfig,
   type TrainHooks,
   type TrainResult,

@@ -37,11 +37,11 @@ export function evalCommand(): Command {
     .option('--workers <n>', 'data loader worker threads', nonNegative('--workers'), 1)
     .option('-o, --out <dir>', 'also write confusion.svg/png and eval.json there')
     .option('--json', 'print the results as JSON', false)
-    .option('--strict', 'fail on an unreadable image instead of skipping it', false)
+    .option('--strict', 'fail on an unreadable image, or on weights holding NaN or infinite values', false)
     .addOption(backendOption())
     .action(async (flags: EvalFlags) => {
       if (flags.backend) useBackend(flags.backend);
-      const { model, meta } = await loadTrainedModel(flags.weights);
+      const { model, meta } = await loadTrainedModel(flags.weights, { strict: flags.strict });
       let dataset: Dataset;
       if (isBuiltin(flags.data)) {
         dataset = loadIdxDataset(flags.data, builtinDataDir(flags.data, flags.dataDir), 'test');

@@ -1,7 +1,14 @@
 import { Command, Option } from 'commander';
 import { useBackend } from '../backend/index.js';
 import { listModels } from '../models/registry.js';
-import { DEFAULT_TRAIN_CONFIG, train, type TrainConfig } from '../train/trainer.js';
+import {
+  DEFAULT_TRAIN_CONFIG,
+  RESUME_OVERRIDABLE,
+  resumeTraining,
+  train,
+  type ResumeOverrides,
+  type TrainConfig,
+} from '../train/trainer.js';
 import { isBuiltin } from '../train/data-setup.js';
 import { backendOption, fraction, nonNegative, positiveInt, positiveNumber } from './args.js';
 
@@ -25,6 +32,30 @@ function defaultOut(data: string, arch: string): string {
         .split(/[/\\]/)
         .pop() || 'data';
   return `runs/${name}-${arch}-${stamp}`;
+}
+
+/** Options that only say how to run, not what: given with --resume, they apply. */
+const RUN_ONLY = new Set(['resume', 'summary', 'backend', 'progress']);
+
+/**
+ * The settings a resumed run may change, from the flags given on the command line; any other flag
+ * is refused, since the run continues with the settings in its config.json.
+ */
+function resumeOverrides(command: Command, flags: TrainFlags): ResumeOverrides {
+  const given = command.options
+    .map((o) => o.attributeName())
+    .filter((name) => command.getOptionValueSource(name) === 'cli' && !RUN_ONLY.has(name));
+  const refused = given.filter((name) => !(RESUME_OVERRIDABLE as readonly string[]).includes(name));
+  if (refused.length) {
+    const names = refused.map((name) => command.options.find((o) => o.attributeName() === name)!.long);
+    throw new Error(
+      `${names.join(', ')} cannot be given with --resume: the run continues with the settings in its config.json ` +
+        '(only --epochs, --threads and --workers may change)',
+    );
+  }
+  const overrides: ResumeOverrides = {};
+  for (const name of given as (keyof ResumeOverrides)[]) overrides[name] = flags[name];
+  return overrides;
 }
 
 export function trainCommand(): Command {
@@ -102,7 +133,10 @@ export function trainCommand(): Command {
       positiveInt('--threads'),
     )
     .option('-o, --out <dir>', 'run directory (default runs/<data>-<arch>-<time>)')
-    .option('--resume <dir>', 'continue the run in <dir> exactly where it stopped')
+    .option(
+      '--resume <dir>',
+      'continue the run in <dir> exactly where it stopped, with its own settings (only --epochs, --threads and --workers may be given)',
+    )
     .option('--subset <n>', 'train on a stratified subset of n images', positiveInt('--subset'))
     .option('--val-subset <n>', 'validate on a stratified subset of n images', positiveInt('--val-subset'))
     .option(
@@ -116,7 +150,11 @@ export function trainCommand(): Command {
       nonNegative('--workers'),
       d.workers,
     )
-    .option('--strict', 'fail on an unreadable image instead of skipping it', d.strict)
+    .option(
+      '--strict',
+      'fail on an unreadable image (instead of skipping it) or on --weights holding NaN or infinite values',
+      d.strict,
+    )
     .addOption(
       new Option('--augment <kind>', 'training augmentation for image folders').choices([
         'none',
@@ -127,26 +165,29 @@ export function trainCommand(): Command {
     .option('--summary', 'print the model summary first', false)
     .addOption(backendOption())
     .option('--no-progress', 'no progress bar (periodic lines only)')
-    .action(async (flags: TrainFlags) => {
+    .action(async (flags: TrainFlags, command: Command) => {
       const { data, out, resume, summary, backend, progress, ...settings } = flags;
       if (backend) useBackend(backend);
-      if (!data && !resume)
-        throw new Error(
-          '--data is required (an image folder, fashion-mnist or mnist), or --resume <run dir>',
-        );
-      if (resume && out && out !== resume)
-        throw new Error('--resume continues the run in its own folder; do not pass --out');
-      const config: TrainConfig = {
-        ...DEFAULT_TRAIN_CONFIG,
-        ...settings,
-        data: data ?? '',
-        out: resume ?? out ?? defaultOut(data ?? 'run', settings.arch),
-        resume: resume !== undefined,
-      };
-      const result = await train(config, { printSummary: summary, progress });
+      const hooks = { printSummary: summary, progress };
+      let result;
+      if (resume !== undefined) {
+        result = await resumeTraining(resume, resumeOverrides(command, flags), hooks);
+      } else {
+        if (!data)
+          throw new Error(
+            '--data is required (an image folder, fashion-mnist or mnist), or --resume <run dir>',
+          );
+        const config: TrainConfig = {
+          ...DEFAULT_TRAIN_CONFIG,
+          ...settings,
+          data,
+          out: out ?? defaultOut(data, settings.arch),
+        };
+        result = await train(config, hooks);
+      }
       if (result.status === 'nan') process.exitCode = 2;
       if (result.status === 'interrupted') {
-        process.stdout.write(`Continue with: resnext train --resume ${config.out}\n`);
+        process.stdout.write(`Continue with: resnext train --resume ${resume ?? result.runDir}\n`);
         process.exitCode = 130;
       }
     });

@@ -31,6 +31,17 @@ export interface Checkpoint {
   extra: Record<string, unknown>;
 }
 
+/** The name of the first float tensor holding a NaN or an infinity (with `prefix`), or null. */
+export function firstNonFinite(tensors: ReadonlyMap<string, Tensor<DType>>, prefix = ''): string | null {
+  for (const [name, t] of tensors) {
+    if (t.dtype === 'int64') continue;
+    const data = t.data as Float32Array;
+    for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) return `${prefix}${name}`;
+  }
+  return null;
+}
+
+/** Writes a checkpoint atomically; refuses (naming the tensor) one holding NaN or infinite values. */
 export async function saveCheckpoint(
   path: string,
   model: ReadonlyMap<string, Tensor<DType>>,
@@ -39,6 +50,8 @@ export async function saveCheckpoint(
 ): Promise<void> {
   const tensors = new Map<string, Tensor<DType>>(model);
   for (const [k, v] of options.optimizer ?? []) tensors.set(`optimizer.${k}`, v);
+  const bad = firstNonFinite(tensors);
+  if (bad) throw new Error(`${path}: not written, because ${bad} holds NaN or infinite values`);
   const metadata: Record<string, string> = { format: CHECKPOINT_FORMAT, model: JSON.stringify(meta) };
   for (const [k, v] of Object.entries(options.extra ?? {})) metadata[k] = JSON.stringify(v);
   await saveSafetensors(path, tensors, { metadata });

@@ -36,9 +36,19 @@ export interface TrainConfig {
   workers: number;
   strict: boolean;
   augment?: 'none' | 'flip' | 'crop-flip';
-  /** Continue the run in `out` (its saved settings apply; only epochs, threads and workers may change). */
-  resume?: boolean;
 }
+
+/**
+ * What a resumed run may change: where it runs (threads, loader workers) and, for the constant and
+ * step schedules, how long (epochs, to extend it). Every other setting is the run's own.
+ */
+export interface ResumeOverrides {
+  epochs?: number;
+  threads?: number;
+  workers?: number;
+}
+
+export const RESUME_OVERRIDABLE: readonly (keyof ResumeOverrides)[] = ['epochs', 'threads', 'workers'];
 
 /** The tutorial's defaults for a user with an image folder. */
 export const DEFAULT_TRAIN_CONFIG: Omit<TrainConfig, 'data' | 'out'> = {

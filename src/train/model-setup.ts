@@ -6,7 +6,25 @@ import type { ResNet } from '../models/resnet.js';
 import type { DType } from '../tensor/dtype.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { formatShape, sameShape } from '../tensor/shape.js';
-import { loadCheckpoint, type ModelMeta } from './checkpoint.js';
+import { firstNonFinite, loadCheckpoint, type ModelMeta } from './checkpoint.js';
+
+/** How loading treats weights holding NaN or infinite values: `strict` refuses them, else `warn` is told. */
+export interface WeightCheckOptions {
+  strict?: boolean;
+  warn?: (message: string) => void;
+}
+
+function checkFinite(
+  path: string,
+  state: ReadonlyMap<string, Tensor<DType>>,
+  options: WeightCheckOptions,
+): void {
+  const bad = firstNonFinite(state);
+  if (!bad) return;
+  const message = `${path}: ${bad} holds NaN or infinite values`;
+  if (options.strict) throw new Error(`${message} (refused under strict)`);
+  (options.warn ?? ((m: string) => process.stderr.write(`warning: ${m}\n`)))(message);
+}
 
 /** Strips DataParallel's "module." prefix, so checkpoints saved from wrapped models load too. */
 function normalizeKeys(state: ReadonlyMap<string, Tensor<DType>>): Map<string, Tensor<DType>> {
@@ -24,6 +42,7 @@ function normalizeKeys(state: ReadonlyMap<string, Tensor<DType>>): Map<string, T
 export async function loadPretrained(
   model: ResNet,
   path: string,
+  options: WeightCheckOptions = {},
 ): Promise<{ headReplaced: boolean; from: number | null }> {
   const { tensors } = await loadSafetensors(path);
   let state = normalizeKeys(new Map([...tensors].filter(([k]) => !k.startsWith('optimizer.'))));
@@ -50,13 +69,18 @@ export async function loadPretrained(
   const headFits =
     model.fc !== null && fcWeight !== undefined && sameShape(fcWeight.shape, model.fc.weight.shape);
   const toLoad = new Map([...state].filter(([k]) => headFits || !k.startsWith('fc.')));
+  checkFinite(path, toLoad, options);
   model.loadStateDict(toLoad, { strict: false });
   return { headReplaced: !headFits, from: fcWeight ? fcWeight.shape[0]! : null };
 }
 
 /** A model and its metadata from one of our weight files (best.safetensors, last.safetensors). */
-export async function loadTrainedModel(path: string): Promise<{ model: ResNet; meta: ModelMeta }> {
+export async function loadTrainedModel(
+  path: string,
+  options: WeightCheckOptions = {},
+): Promise<{ model: ResNet; meta: ModelMeta }> {
   const ckpt = await loadCheckpoint(path);
+  checkFinite(path, ckpt.model, options);
   if (!ckpt.meta) {
     throw new Error(
       `${path} has no model metadata (architecture, class names); it is not a file written by resnext train. ` +

@@ -68,7 +68,7 @@ export class RunFiles {
     mkdirSync(this.dir, { recursive: true });
     await writeFileAtomic(
       join(this.dir, 'config.json'),
-      `${JSON.stringify({ ...config, out: this.out, resume: undefined }, null, 2)}\n`,
+      `${JSON.stringify({ ...config, out: this.out }, null, 2)}\n`,
     );
   }
 

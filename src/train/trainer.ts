@@ -14,8 +14,8 @@ import { LRSchedule } from '../optim/schedule.js';
 import { SGD } from '../optim/sgd.js';
 import { summarize } from '../summary.js';
 import { manualSeed } from '../tensor/rng.js';
-import type { ModelMeta } from './checkpoint.js';
-import { checkConfig, type TrainConfig } from './config.js';
+import { firstNonFinite, type ModelMeta } from './checkpoint.js';
+import { checkConfig, type ResumeOverrides, type TrainConfig } from './config.js';
 import { prepareData, type PreparedData } from './data-setup.js';
 import { trainOneEpoch, validate, type EpochContext } from './epoch.js';
 import { loadPretrained } from './model-setup.js';
@@ -23,7 +23,13 @@ import type { EpochRecord } from './report.js';
 import { formatPercent } from './metrics.js';
 import { freshRunState, RunFiles, type RunState } from './run-files.js';
 
-export { DEFAULT_TRAIN_CONFIG, type OptimizerName, type TrainConfig } from './config.js';
+export {
+  DEFAULT_TRAIN_CONFIG,
+  RESUME_OVERRIDABLE,
+  type OptimizerName,
+  type ResumeOverrides,
+  type TrainConfig,
+} from './config.js';
 
 export interface TrainHooks {
   log?: (line: string) => void;
@@ -65,34 +71,38 @@ function optimizerFor(config: TrainConfig, model: ResNet): Optimizer<{ momentum?
   }
 }
 
-/** The run's settings: `input`, or for a resumed run its saved ones with epochs, threads and workers from `input`. */
-async function openRun(
-  input: TrainConfig,
+type Resumed = Awaited<ReturnType<RunFiles['readLast']>>;
+
+/** The saved run in `files` with `overrides` applied; refuses an override that would change the run. */
+async function openResumed(
   files: RunFiles,
-): Promise<{ config: TrainConfig; resumed: Awaited<ReturnType<RunFiles['readLast']>> | null }> {
-  if (input.resume) {
-    if (!files.hasRun()) {
-      throw new Error(
-        `resume: ${input.out} holds no run to continue (needs config.json and last.safetensors)`,
+  overrides: ResumeOverrides,
+): Promise<{ config: TrainConfig; resumed: Resumed }> {
+  if (!files.hasRun()) {
+    throw new Error(`resume: ${files.out} holds no run to continue (needs config.json and last.safetensors)`);
+  }
+  const saved = files.readConfig();
+  const resumed = await files.readLast();
+  const state = resumed.extra.run as RunState;
+  const epochs = overrides.epochs ?? saved.epochs;
+  if (epochs !== saved.epochs) {
+    if (saved.scheduler === 'cosine' || saved.scheduler === 'onecycle') {
+      throw new RangeError(
+        `resume: epochs cannot change from ${saved.epochs} to ${epochs}: the run's ${saved.scheduler} schedule is laid over its ${saved.epochs} epochs`,
       );
     }
-    const saved = files.readConfig();
-    const config = {
-      ...saved,
-      epochs: input.epochs,
-      out: input.out,
-      threads: input.threads ?? saved.threads,
-      workers: input.workers,
-      resume: true,
-    };
-    return { config, resumed: await files.readLast() };
+    if (epochs < state.epoch) {
+      throw new RangeError(`resume: epochs ${epochs} is fewer than the ${state.epoch} the run has trained`);
+    }
   }
-  if (files.hasCheckpoint()) {
-    throw new Error(
-      `${input.out} already holds a run (last.safetensors); continue it with resume, or choose another out folder`,
-    );
-  }
-  return { config: input, resumed: null };
+  const config: TrainConfig = {
+    ...saved,
+    epochs,
+    out: files.out,
+    threads: overrides.threads ?? saved.threads,
+    workers: overrides.workers ?? saved.workers,
+  };
+  return { config, resumed };
 }
 
 function loaders(config: TrainConfig, data: PreparedData): { train: DataLoader; val: DataLoader } {
@@ -155,10 +165,59 @@ function epochLine(
   );
 }
 
-export async function train(input: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
+/** Why the model's state cannot be saved (a NaN or infinite parameter, buffer or optimizer state), or null. */
+function nonFiniteState(model: ResNet, optimizer: Optimizer<object>): string | null {
+  return firstNonFinite(model.stateDict()) ?? firstNonFinite(optimizer.stateTensors(), 'optimizer state ');
+}
+
+/** Starts a run in `config.out`, which must not hold one already. */
+export async function train(config: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
+  const files = new RunFiles(config.out);
+  if (files.hasCheckpoint()) {
+    throw new Error(
+      `${config.out} already holds a run (last.safetensors); continue it with resumeTraining (resnext train --resume), or choose another out folder`,
+    );
+  }
+  return run(files, config, null, hooks);
+}
+
+/** Continues the run saved in `out` exactly where it stopped, with its own settings but for `overrides`. */
+export async function resumeTraining(
+  out: string,
+  overrides: ResumeOverrides = {},
+  hooks: TrainHooks = {},
+): Promise<TrainResult> {
+  const files = new RunFiles(out);
+  const { config, resumed } = await openResumed(files, overrides);
+  return run(files, config, resumed, hooks);
+}
+
+/** Everything a run holds once it is set up. */
+interface Run {
+  files: RunFiles;
+  config: TrainConfig;
+  hooks: TrainHooks;
+  log: (line: string) => void;
+  data: PreparedData;
+  model: ResNet;
+  optimizer: Optimizer<{ momentum?: number; beta1?: number }>;
+  schedule: LRSchedule;
+  trainLoader: DataLoader;
+  valLoader: DataLoader;
+  meta: ModelMeta;
+  state: RunState;
+  /** Settings shown in the report. */
+  settings: Record<string, unknown>;
+}
+
+/** Data, model (with pretrained or resumed weights), optimizer, loaders and schedule of a run. */
+async function setUp(
+  files: RunFiles,
+  config: TrainConfig,
+  resumed: Resumed | null,
+  hooks: TrainHooks,
+): Promise<Run> {
   const log = hooks.log ?? ((line: string) => process.stdout.write(`${line}\n`));
-  const files = new RunFiles(input.out);
-  const { config, resumed } = await openRun(input, files);
   checkConfig(config);
   if (config.threads) setNativeThreads(config.threads);
   manualSeed(config.seed);
@@ -175,7 +234,10 @@ export async function train(input: TrainConfig, hooks: TrainHooks = {}): Promise
 
   const model = createModel(config.arch, { numClasses: data.classes.length });
   if (config.weights && !resumed) {
-    const { headReplaced, from } = await loadPretrained(model, config.weights);
+    const { headReplaced, from } = await loadPretrained(model, config.weights, {
+      strict: config.strict,
+      warn: log,
+    });
     log(
       `loaded weights from ${config.weights}${headReplaced ? `; new ${data.classes.length}-class head${from ? ` (was ${from})` : ''}` : ''}`,
     );
@@ -194,10 +256,8 @@ export async function train(input: TrainConfig, hooks: TrainHooks = {}): Promise
     log(`resuming ${files.dir} at epoch ${state.epoch + 1}, batch ${state.batch} (step ${state.step})`);
   }
   const { train: trainLoader, val: valLoader } = loaders(config, data);
-  const stepsPerEpoch = trainLoader.batchesPerEpoch;
-  const schedule = scheduleFor(config, optimizer, stepsPerEpoch);
+  const schedule = scheduleFor(config, optimizer, trainLoader.batchesPerEpoch);
   schedule.apply(state.step);
-
   const meta: ModelMeta = {
     arch: config.arch,
     classes: [...data.classes],
@@ -216,102 +276,157 @@ export async function train(input: TrainConfig, hooks: TrainHooks = {}): Promise
   );
   log(
     `data: ${data.train.length} training images, ${data.val.length} validation images (${data.valDescription}); ` +
-      `${stepsPerEpoch} batches of ${config.batchSize} per epoch; ${trainLoader.workerCount} loader worker(s)`,
+      `${trainLoader.batchesPerEpoch} batches of ${config.batchSize} per epoch; ${trainLoader.workerCount} loader worker(s)`,
   );
   log(
     `optimizer ${config.optimizer} lr ${config.lr}, schedule ${config.scheduler}, ${config.epochs} epoch${config.epochs === 1 ? '' : 's'}`,
   );
+  const settings = { ...config, backend: getBackend().name, parameters: report.totalParams };
+  return {
+    files,
+    config,
+    hooks,
+    log,
+    data,
+    model,
+    optimizer,
+    schedule,
+    trainLoader,
+    valLoader,
+    meta,
+    state,
+    settings,
+  };
+}
 
+/** How an epoch ended: on to the next, or the run stops with this status and message. */
+type EpochEnd = { stop: false } | { stop: true; status: TrainResult['status']; message: string };
+
+/**
+ * Trains and validates one epoch, then saves: best.safetensors when it improved, last.safetensors,
+ * the history and the report. Nothing non-finite is ever saved, so last.safetensors stays good.
+ */
+async function runEpoch(r: Run, epoch: number, shouldStop: () => boolean): Promise<EpochEnd> {
+  const { files, config, model, optimizer, state } = r;
+  const ctx: EpochContext = {
+    model,
+    optimizer,
+    schedule: r.schedule,
+    loader: r.trainLoader,
+    classes: r.data.classes,
+    labelSmoothing: config.labelSmoothing,
+    label: `epoch ${epoch + 1}/${config.epochs}`,
+    showProgress: r.hooks.progress ?? true,
+    log: r.log,
+    afterStep: (batch, loss) => {
+      r.hooks.onStep?.(epoch, batch, loss);
+      return shouldStop();
+    },
+  };
+  const nonFinite = (what: string): EpochEnd => ({
+    stop: true,
+    status: 'nan',
+    message:
+      `${what}; training stopped. ` +
+      (files.hasCheckpoint()
+        ? `The last good checkpoint is ${files.lastPath}.`
+        : 'No checkpoint had been written yet.') +
+      ' Try a lower learning rate.',
+  });
+  const outcome = await trainOneEpoch(ctx, epoch, state);
+  if (outcome.kind === 'nan')
+    return nonFinite(`loss became ${outcome.loss} at epoch ${epoch + 1}, batch ${outcome.batch + 1}`);
+  const bad = nonFiniteState(model, optimizer);
+  if (bad)
+    return nonFinite(`${bad} holds NaN or infinite values at epoch ${epoch + 1}, batch ${state.batch}`);
+  if (outcome.kind === 'stopped') {
+    state.epoch = epoch;
+    state.partial = outcome.sums;
+    await files.saveLast(model, r.meta, optimizer, state);
+    const message = `interrupted at epoch ${epoch + 1}, batch ${state.batch}; checkpoint saved to ${files.lastPath}.`;
+    return { stop: true, status: 'interrupted', message };
+  }
+  const { record, metrics, seconds } = await validate(ctx, r.valLoader, epoch + 1, outcome.sums);
+  if (!Number.isFinite(record.valLoss))
+    return nonFinite(`validation loss became ${record.valLoss} after epoch ${epoch + 1}`);
+  state.history.push(record);
+  state.epoch = epoch + 1;
+  state.batch = 0;
+  state.partial = null;
+  const improved = state.best === null || record.valAcc > state.best.valAcc;
+  if (improved) {
+    state.best = {
+      epoch: record.epoch,
+      valAcc: record.valAcc,
+      matrix: metrics.matrix.map((row) => [...row]),
+    };
+    await files.saveBest(model, r.meta, record);
+  }
+  await files.saveLast(model, r.meta, optimizer, state);
+  await files.writeHistory(state.history);
+  await files.writeReport(
+    `${config.arch} on ${config.data}`,
+    r.settings,
+    r.data.classes,
+    state,
+    improved ? metrics : null,
+  );
+  r.log(epochLine(record, config.epochs, seconds, improved, outcome.skipped));
+  return { stop: false };
+}
+
+async function run(
+  files: RunFiles,
+  config: TrainConfig,
+  resumed: Resumed | null,
+  hooks: TrainHooks,
+): Promise<TrainResult> {
+  const r = await setUp(files, config, resumed, hooks);
+  const { state } = r;
+  // Ctrl-C (or the hooks' step limit) stops the run after the current step, with a checkpoint.
   let interrupted = false;
   const onSigint = (): void => {
     interrupted = true;
   };
   process.once('SIGINT', onSigint);
-  const settings = { ...config, out: input.out, backend: getBackend().name, parameters: report.totalParams };
-  const title = `${config.arch} on ${config.data}`;
-
+  let steps = 0;
+  const shouldStop = (): boolean => {
+    steps++;
+    if (hooks.stopAfterSteps !== undefined && steps >= hooks.stopAfterSteps) interrupted = true;
+    return interrupted;
+  };
   let status: TrainResult['status'] = 'completed';
   let message = '';
-  let steps = 0;
   try {
     for (let epoch = state.epoch; epoch < config.epochs; epoch++) {
-      const ctx: EpochContext = {
-        model,
-        optimizer,
-        schedule,
-        loader: trainLoader,
-        classes: data.classes,
-        labelSmoothing: config.labelSmoothing,
-        label: `epoch ${epoch + 1}/${config.epochs}`,
-        showProgress: hooks.progress ?? true,
-        log,
-        afterStep: (batch, loss) => {
-          steps++;
-          hooks.onStep?.(epoch, batch, loss);
-          if (hooks.stopAfterSteps !== undefined && steps >= hooks.stopAfterSteps) interrupted = true;
-          return interrupted;
-        },
-      };
-      const outcome = await trainOneEpoch(ctx, epoch, state);
-      if (outcome.kind === 'nan') {
-        status = 'nan';
-        message =
-          `loss became ${outcome.loss} at epoch ${epoch + 1}, batch ${outcome.batch + 1}; training stopped. ` +
-          (files.hasCheckpoint()
-            ? `The last good checkpoint is ${files.lastPath}.`
-            : 'No checkpoint had been written yet.') +
-          ' Try a lower learning rate.';
+      const end = await runEpoch(r, epoch, shouldStop);
+      if (end.stop) {
+        ({ status, message } = end);
         break;
       }
-      if (outcome.kind === 'stopped') {
-        state.epoch = epoch;
-        state.partial = outcome.sums;
-        await files.saveLast(model, meta, optimizer, state);
-        status = 'interrupted';
-        message = `interrupted at epoch ${epoch + 1}, batch ${state.batch}; checkpoint saved to ${files.lastPath}.`;
-        break;
-      }
-      const { record, metrics, seconds } = await validate(ctx, valLoader, epoch + 1, outcome.sums);
-      state.history.push(record);
-      state.epoch = epoch + 1;
-      state.batch = 0;
-      state.partial = null;
-      const improved = state.best === null || record.valAcc > state.best.valAcc;
-      if (improved) {
-        state.best = {
-          epoch: record.epoch,
-          valAcc: record.valAcc,
-          matrix: metrics.matrix.map((r) => [...r]),
-        };
-        await files.saveBest(model, meta, record);
-      }
-      await files.saveLast(model, meta, optimizer, state);
-      await files.writeHistory(state.history);
-      await files.writeReport(title, settings, data.classes, state, improved ? metrics : null);
-      log(epochLine(record, config.epochs, seconds, improved, outcome.skipped));
       if (interrupted) {
         status = 'interrupted';
-        message = `interrupted after epoch ${record.epoch}; checkpoint saved to ${files.lastPath}.`;
+        message = `interrupted after epoch ${epoch + 1}; checkpoint saved to ${files.lastPath}.`;
         break;
       }
     }
   } finally {
     process.removeListener('SIGINT', onSigint);
-    await trainLoader.close();
-    await valLoader.close();
+    await r.trainLoader.close();
+    await r.valLoader.close();
   }
   if (status === 'completed') {
     message = state.best
       ? `done: best validation top-1 ${formatPercent(state.best.valAcc)} at epoch ${state.best.epoch}; report: ${files.reportPath}`
       : 'done';
   }
-  log(message);
+  r.log(message);
   return {
     runDir: files.dir,
     status,
     history: state.history,
     best: state.best ? { epoch: state.best.epoch, valAcc: state.best.valAcc } : null,
-    classes: data.classes,
+    classes: r.data.classes,
     message,
   };
 }

@@ -133,7 +133,13 @@ describe('resnext train / eval / predict', () => {
     expect(stdout).toMatch(/interrupted (at|after) epoch \d+/);
     expect(stdout).toContain(`Continue with: resnext train --resume ${out}`);
     expect(existsSync(join(out, 'last.safetensors'))).toBe(true);
-    const resumed = run('train', '--resume', out, '--epochs', '30', '--workers', '0', '--no-progress');
+    const refused = run('train', '--resume', out, '--lr', '0.5', '--batch-size', '4');
+    expect(refused.code).toBe(1);
+    expect(refused.err).toContain(
+      '--batch-size, --lr cannot be given with --resume: the run continues with the settings in its config.json',
+    );
+    // The line the run printed, as it is: the run's own settings (30 epochs), not the defaults.
+    const resumed = run('train', '--resume', out, '--workers', '0', '--no-progress');
     expect(resumed.code).toBe(0);
     expect(resumed.out).toMatch(new RegExp(`resuming ${out} at epoch \\d+, batch \\d+`));
     expect(resumed.out).toContain('epoch 30/30');

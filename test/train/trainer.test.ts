@@ -7,7 +7,10 @@ import {
   DEFAULT_TRAIN_CONFIG,
   loadCheckpoint,
   loadTrainedModel,
+  saveCheckpoint,
+  Tensor,
   predictFiles,
+  resumeTraining,
   saveSafetensors,
   train,
   createModel,
@@ -87,13 +90,28 @@ describe('train()', () => {
     expect(stopped.status).toBe('interrupted');
     expect(stopped.message).toContain(`checkpoint saved to ${join(split.out, 'last.safetensors')}`);
     const rest: number[] = [];
-    const resumed = await train(
-      { ...split, resume: true },
+    // Nothing but the folder: the run continues with its own settings (3 epochs, not the default 10).
+    const resumed = await resumeTraining(
+      split.out,
+      {},
       { ...quiet, onStep: (_e, _b, loss) => rest.push(loss) },
     );
     expect(resumed.status).toBe('completed');
     expect([...first, ...rest]).toEqual(uninterrupted);
     expect(resumed.history.length).toBe(3);
+    expect(JSON.parse(readFileSync(join(split.out, 'config.json'), 'utf-8')).epochs).toBe(3);
+  });
+
+  it('extends a finished constant-schedule run with more epochs, and refuses to stretch a one-cycle one', async () => {
+    const c = await config({ epochs: 1 });
+    await train(c, quiet);
+    const extended = await resumeTraining(c.out, { epochs: 2 }, quiet);
+    expect(extended.history.map((h) => h.epoch)).toEqual([1, 2]);
+    const cycle = await config({ epochs: 2, scheduler: 'onecycle' });
+    await train(cycle, quiet);
+    await expect(resumeTraining(cycle.out, { epochs: 3 }, quiet)).rejects.toThrow(
+      "resume: epochs cannot change from 2 to 3: the run's onecycle schedule is laid over its 2 epochs",
+    );
   });
 
   it('stops on a NaN loss and leaves the last good checkpoint intact', async () => {
@@ -117,6 +135,70 @@ describe('train()', () => {
     expect(readFileSync(join(c.out, 'last.safetensors')).equals(lastBytes!)).toBe(true);
   });
 
+  it('stops, saving nothing, when a buffer turns infinite; the last checkpoint stays finite', async () => {
+    const c = await config({ epochs: 3 });
+    let lastBytes: Buffer | null = null;
+    let model: ReturnType<typeof createModel> | null = null;
+    const result = await train(c, {
+      ...quiet,
+      onModel: (m) => (model = m),
+      onStep: (epoch, batch) => {
+        // The last step of the second epoch: its running statistics overflow.
+        if (epoch === 1 && batch === 2) {
+          lastBytes = readFileSync(join(c.out, 'last.safetensors'));
+          model!.bn1!.runningVar!.data.fill(Number.POSITIVE_INFINITY);
+        }
+      },
+    });
+    expect(result.status).toBe('nan');
+    expect(result.message).toMatch(
+      /bn1\.running_var holds NaN or infinite values at epoch 2, batch 3; training stopped\. The last good checkpoint is .*last\.safetensors/,
+    );
+    expect(result.history.length).toBe(1);
+    expect(readFileSync(join(c.out, 'last.safetensors')).equals(lastBytes!)).toBe(true);
+    const saved = await loadCheckpoint(join(c.out, 'last.safetensors'));
+    expect(
+      [...saved.model.values()].every((t) => t.dtype === 'int64' || t.toArray().every(Number.isFinite)),
+    ).toBe(true);
+  });
+
+  it('stops when the validation loss is not finite, and never calls that epoch the best', async () => {
+    const c = await config({ epochs: 3 });
+    let model: ReturnType<typeof createModel> | null = null;
+    const result = await train(c, {
+      ...quiet,
+      onModel: (m) => (model = m),
+      onStep: (epoch, batch) => {
+        // A negative running variance: training (batch statistics) is unaffected, evaluation is NaN.
+        if (epoch === 0 && batch === 2) model!.bn1!.runningVar!.data.fill(-1);
+      },
+    });
+    expect(result.status).toBe('nan');
+    expect(result.message).toMatch(
+      /validation loss became NaN after epoch 1; training stopped\. No checkpoint/,
+    );
+    expect(result.best).toBeNull();
+    expect(existsSync(join(c.out, 'best.safetensors'))).toBe(false);
+  });
+
+  it('refuses to write a checkpoint holding NaN or infinite values, naming the tensor', async () => {
+    const c = await config();
+    const path = join(c.out, 'bad.safetensors');
+    const weights = new Map([['fc.bias', Tensor.fromArray([1, Number.NaN])]]);
+    const meta = {
+      arch: 'resnext_tiny',
+      classes: ['a', 'b'],
+      inputShape: [3, 32, 32] as [number, number, number],
+      mean: [0, 0, 0],
+      std: [1, 1, 1],
+      evalTransforms: [],
+    };
+    await expect(saveCheckpoint(path, weights, meta)).rejects.toThrow(
+      `${path}: not written, because fc.bias holds NaN or infinite values`,
+    );
+    expect(existsSync(path)).toBe(false);
+  });
+
   it('fine-tunes from weights with another class count (new head) and can freeze the backbone', async () => {
     const c = await config({ epochs: 1 });
     const pretrained = createModel('resnext_tiny', { numClasses: 7 });
@@ -136,6 +218,24 @@ describe('train()', () => {
     const { model } = await loadTrainedModel(join(run.out, 'best.safetensors'));
     expect(model.conv1.weight.toArray()).toEqual(pretrained.conv1.weight.toArray());
     expect(model.fc!.weight.shape).toEqual([3, 256]);
+  });
+
+  it('warns about weights holding NaN (and the run stops at the NaN loss), or refuses them under strict', async () => {
+    const c = await config({ epochs: 1 });
+    const nanWeights = createModel('resnext_tiny', { numClasses: 3 });
+    nanWeights.conv1.weight.data.fill(Number.NaN);
+    const weights = join(c.out, 'nan.safetensors');
+    await saveSafetensors(weights, nanWeights.stateDict());
+    const logs: string[] = [];
+    const result = await train(
+      { ...c, out: join(c.out, 'w'), weights },
+      { log: (l) => logs.push(l), progress: false },
+    );
+    expect(logs).toContain(`${weights}: conv1.weight holds NaN or infinite values`);
+    expect(result.status).toBe('nan');
+    await expect(train({ ...c, out: join(c.out, 's'), weights, strict: true }, quiet)).rejects.toThrow(
+      `${weights}: conv1.weight holds NaN or infinite values (refused under strict)`,
+    );
   });
 
   it('refuses weights for another architecture, naming keys', async () => {
@@ -175,9 +275,9 @@ describe('train()', () => {
     );
     await train({ ...c, out: join(c.out, 'e') }, quiet);
     await expect(train({ ...c, out: join(c.out, 'e') }, quiet)).rejects.toThrow(
-      'already holds a run (last.safetensors); continue it with resume',
+      'already holds a run (last.safetensors); continue it with resumeTraining',
     );
-    await expect(train({ ...c, out: join(c.out, 'nothing'), resume: true }, quiet)).rejects.toThrow(
+    await expect(resumeTraining(join(c.out, 'nothing'), {}, quiet)).rejects.toThrow(
       'holds no run to continue',
     );
   });
