@@ -38,6 +38,33 @@ async function config(overrides: Partial<TrainConfig> = {}): Promise<TrainConfig
   };
 }
 
+/**
+ * Trains `c`, calling `corrupt(model)` once at step `batch` of `epoch` (`batch` null: its first step),
+ * and returns the result with the bytes of last.safetensors just before the corruption (null: none yet).
+ */
+async function trainCorruptedAt(
+  c: TrainConfig,
+  epoch: number,
+  batch: number | null,
+  corrupt: (model: ReturnType<typeof createModel>) => void,
+): Promise<{ result: Awaited<ReturnType<typeof train>>; lastBefore: Buffer | null }> {
+  let model: ReturnType<typeof createModel> | null = null;
+  let lastBefore: Buffer | null = null;
+  let done = false;
+  const result = await train(c, {
+    ...quiet,
+    onModel: (m) => (model = m),
+    onStep: (e, b) => {
+      if (done || e !== epoch || (batch !== null && b !== batch)) return;
+      done = true;
+      const last = join(c.out, 'last.safetensors');
+      lastBefore = existsSync(last) ? readFileSync(last) : null;
+      corrupt(model!);
+    },
+  });
+  return { result, lastBefore };
+}
+
 describe('train()', () => {
   it('trains, keeps the best epoch and writes checkpoints, history and a report', async () => {
     const c = await config();
@@ -116,46 +143,28 @@ describe('train()', () => {
 
   it('stops on a NaN loss and leaves the last good checkpoint intact', async () => {
     const c = await config({ epochs: 3 });
-    let lastBytes: Buffer | null = null;
-    let model: ReturnType<typeof createModel> | null = null;
-    const result = await train(c, {
-      ...quiet,
-      onModel: (m) => (model = m),
-      onStep: (epoch) => {
-        if (epoch === 1 && lastBytes === null) {
-          lastBytes = readFileSync(join(c.out, 'last.safetensors'));
-          model!.fc!.weight.data.fill(Number.NaN);
-        }
-      },
-    });
+    const { result, lastBefore } = await trainCorruptedAt(c, 1, null, (m) =>
+      m.fc!.weight.data.fill(Number.NaN),
+    );
     expect(result.status).toBe('nan');
     expect(result.message).toMatch(
       /loss became NaN at epoch 2, batch 2; training stopped\. The last good checkpoint is .*last\.safetensors/,
     );
-    expect(readFileSync(join(c.out, 'last.safetensors')).equals(lastBytes!)).toBe(true);
+    expect(readFileSync(join(c.out, 'last.safetensors')).equals(lastBefore!)).toBe(true);
   });
 
   it('stops, saving nothing, when a buffer turns infinite; the last checkpoint stays finite', async () => {
     const c = await config({ epochs: 3 });
-    let lastBytes: Buffer | null = null;
-    let model: ReturnType<typeof createModel> | null = null;
-    const result = await train(c, {
-      ...quiet,
-      onModel: (m) => (model = m),
-      onStep: (epoch, batch) => {
-        // The last step of the second epoch: its running statistics overflow.
-        if (epoch === 1 && batch === 2) {
-          lastBytes = readFileSync(join(c.out, 'last.safetensors'));
-          model!.bn1!.runningVar!.data.fill(Number.POSITIVE_INFINITY);
-        }
-      },
-    });
+    // The last step of the second epoch: its running statistics overflow.
+    const { result, lastBefore } = await trainCorruptedAt(c, 1, 2, (m) =>
+      m.bn1!.runningVar!.data.fill(Number.POSITIVE_INFINITY),
+    );
     expect(result.status).toBe('nan');
     expect(result.message).toMatch(
       /bn1\.running_var holds NaN or infinite values at epoch 2, batch 3; training stopped\. The last good checkpoint is .*last\.safetensors/,
     );
     expect(result.history.length).toBe(1);
-    expect(readFileSync(join(c.out, 'last.safetensors')).equals(lastBytes!)).toBe(true);
+    expect(readFileSync(join(c.out, 'last.safetensors')).equals(lastBefore!)).toBe(true);
     const saved = await loadCheckpoint(join(c.out, 'last.safetensors'));
     expect(
       [...saved.model.values()].every((t) => t.dtype === 'int64' || t.toArray().every(Number.isFinite)),
@@ -164,15 +173,8 @@ describe('train()', () => {
 
   it('stops when the validation loss is not finite, and never calls that epoch the best', async () => {
     const c = await config({ epochs: 3 });
-    let model: ReturnType<typeof createModel> | null = null;
-    const result = await train(c, {
-      ...quiet,
-      onModel: (m) => (model = m),
-      onStep: (epoch, batch) => {
-        // A negative running variance: training (batch statistics) is unaffected, evaluation is NaN.
-        if (epoch === 0 && batch === 2) model!.bn1!.runningVar!.data.fill(-1);
-      },
-    });
+    // A negative running variance: training (batch statistics) is unaffected, evaluation is NaN.
+    const { result } = await trainCorruptedAt(c, 0, 2, (m) => m.bn1!.runningVar!.data.fill(-1));
     expect(result.status).toBe('nan');
     expect(result.message).toMatch(
       /validation loss became NaN after epoch 1; training stopped\. No checkpoint/,
