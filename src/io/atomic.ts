@@ -7,6 +7,8 @@ import {
   openSync,
   fsyncSync,
   closeSync,
+  readdirSync,
+  rmSync,
 } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 
@@ -51,4 +53,36 @@ export function writeFileAtomicSync(path: string, data: Uint8Array | string): vo
     }
     throw err;
   }
+}
+
+const TEMP_NAME = /^\..+\.(\d+)\.[0-9a-f]{8}\.tmp$/;
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the temporary files that an atomic write killed mid-way left in `dir` (their writer's
+ * process is gone); a live process's are kept. Returns the names removed.
+ */
+export function removeStaleTempFiles(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const m = TEMP_NAME.exec(name);
+    if (!m || processAlive(Number(m[1]))) continue;
+    rmSync(join(dir, name), { force: true });
+    removed.push(name);
+  }
+  return removed;
 }

@@ -93,3 +93,80 @@ export function checkConfig(c: TrainConfig): void {
   }
   if (c.nesterov && c.optimizer !== 'sgd') throw new RangeError('nesterov applies to the sgd optimizer only');
 }
+
+type FieldKind = 'string' | 'number' | 'integer' | 'boolean' | readonly string[];
+
+/** The type of every TrainConfig field; `required` ones must be present in a saved config.json. */
+const FIELDS: Record<keyof TrainConfig, { kind: FieldKind; required?: boolean }> = {
+  data: { kind: 'string', required: true },
+  dataDir: { kind: 'string' },
+  valData: { kind: 'string' },
+  valSplit: { kind: 'number', required: true },
+  arch: { kind: 'string', required: true },
+  classes: { kind: 'integer' },
+  imageSize: { kind: 'integer' },
+  epochs: { kind: 'integer', required: true },
+  batchSize: { kind: 'integer', required: true },
+  optimizer: { kind: ['sgd', 'adam', 'adamw'], required: true },
+  lr: { kind: 'number', required: true },
+  momentum: { kind: 'number', required: true },
+  nesterov: { kind: 'boolean', required: true },
+  weightDecay: { kind: 'number', required: true },
+  scheduler: { kind: ['constant', 'step', 'cosine', 'onecycle'], required: true },
+  warmupEpochs: { kind: 'number', required: true },
+  stepEpochs: { kind: 'integer' },
+  gamma: { kind: 'number' },
+  labelSmoothing: { kind: 'number', required: true },
+  seed: { kind: 'integer', required: true },
+  threads: { kind: 'integer' },
+  out: { kind: 'string', required: true },
+  subset: { kind: 'integer' },
+  valSubset: { kind: 'integer' },
+  weights: { kind: 'string' },
+  freezeBackbone: { kind: 'boolean', required: true },
+  workers: { kind: 'integer', required: true },
+  strict: { kind: 'boolean', required: true },
+  augment: { kind: ['none', 'flip', 'crop-flip'] },
+};
+
+function fits(kind: FieldKind, v: unknown): boolean {
+  if (Array.isArray(kind)) return typeof v === 'string' && kind.includes(v);
+  if (kind === 'integer') return typeof v === 'number' && Number.isInteger(v);
+  if (kind === 'number') return typeof v === 'number' && Number.isFinite(v);
+  return typeof v === kind;
+}
+
+/** A saved run's settings from `text` (the contents of `file`), every field checked; errors name the file and field. */
+export function parseTrainConfig(text: string, file: string): TrainConfig {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new Error(`${file}: expected a JSON object of training settings`);
+  }
+  const record = value as Record<string, unknown>;
+  for (const key of Object.keys(record)) {
+    if (!(key in FIELDS)) throw new Error(`${file}: unknown field "${key}"`);
+  }
+  for (const [key, { kind, required }] of Object.entries(FIELDS)) {
+    const v = record[key];
+    if (v === undefined || v === null) {
+      if (required) throw new Error(`${file}: field "${key}" is missing`);
+      continue;
+    }
+    if (!fits(kind, v)) {
+      const want = Array.isArray(kind) ? `one of ${kind.join(', ')}` : `a ${kind}`;
+      throw new Error(`${file}: field "${key}" must be ${want}, got ${JSON.stringify(v)}`);
+    }
+  }
+  const config = record as unknown as TrainConfig;
+  try {
+    checkConfig(config);
+  } catch (e) {
+    throw new Error(`${file}: ${(e as Error).message}`);
+  }
+  return config;
+}

@@ -6,11 +6,11 @@
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { writeFileAtomic } from '../io/atomic.js';
+import { removeStaleTempFiles, writeFileAtomic } from '../io/atomic.js';
 import type { ResNet } from '../models/resnet.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import { loadCheckpoint, saveCheckpoint, type ModelMeta } from './checkpoint.js';
-import type { TrainConfig } from './config.js';
+import { parseTrainConfig, type TrainConfig } from './config.js';
 import { ClassificationMetrics } from './metrics.js';
 import { writeReport, type EpochRecord } from './report.js';
 
@@ -56,8 +56,15 @@ export class RunFiles {
     return existsSync(this.lastPath);
   }
 
+  /** The saved settings, checked field by field (errors name config.json and the field). */
   readConfig(): TrainConfig {
-    return JSON.parse(readFileSync(join(this.dir, 'config.json'), 'utf-8')) as TrainConfig;
+    const path = join(this.dir, 'config.json');
+    return parseTrainConfig(readFileSync(path, 'utf-8'), path);
+  }
+
+  /** Removes what a killed atomic write left behind; returns the names. */
+  removeStaleTemps(): string[] {
+    return removeStaleTempFiles(this.dir);
   }
 
   readLast(): ReturnType<typeof loadCheckpoint> {

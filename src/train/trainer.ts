@@ -219,6 +219,7 @@ async function setUp(
 ): Promise<Run> {
   const log = hooks.log ?? ((line: string) => process.stdout.write(`${line}\n`));
   checkConfig(config);
+  for (const name of files.removeStaleTemps()) log(`removed ${name}, left by an interrupted write`);
   if (config.threads) setNativeThreads(config.threads);
   manualSeed(config.seed);
 

@@ -141,6 +141,44 @@ describe('train()', () => {
     );
   });
 
+  it('refuses a damaged config.json on resume, naming the file and the field', async () => {
+    const c = await config({ epochs: 1 });
+    await train(c, quiet);
+    const file = join(c.out, 'config.json');
+    const good = readFileSync(file, 'utf-8');
+    const expectRefused = async (text: string, message: string | RegExp): Promise<void> => {
+      writeFileSync(file, text);
+      await expect(resumeTraining(c.out, { epochs: 2 }, quiet)).rejects.toThrow(message);
+    };
+    await expectRefused('not json', new RegExp(`^${file}: not valid JSON`));
+    await expectRefused('{"foo":1}', `${file}: unknown field "foo"`);
+    await expectRefused('[]', `${file}: expected a JSON object of training settings`);
+    const saved = JSON.parse(good) as Record<string, unknown>;
+    await expectRefused(
+      JSON.stringify({ ...saved, lr: 'fast' }),
+      `${file}: field "lr" must be a number, got "fast"`,
+    );
+    await expectRefused(
+      JSON.stringify({ ...saved, arch: 'resnext9000' }),
+      `${file}: unknown architecture "resnext9000"`,
+    );
+    await expectRefused(JSON.stringify({ ...saved, data: undefined }), `${file}: field "data" is missing`);
+  });
+
+  it("removes temporary files a killed write left behind, and keeps a live process's", async () => {
+    const c = await config({ epochs: 1 });
+    await train(c, quiet);
+    const stale = '.last.safetensors.999999999.deadbeef.tmp';
+    const live = `.history.json.${process.pid}.abcd1234.tmp`;
+    writeFileSync(join(c.out, stale), 'partial');
+    writeFileSync(join(c.out, live), 'partial');
+    const logs: string[] = [];
+    await resumeTraining(c.out, { epochs: 2 }, { log: (l) => logs.push(l), progress: false });
+    expect(existsSync(join(c.out, stale))).toBe(false);
+    expect(existsSync(join(c.out, live))).toBe(true);
+    expect(logs).toContain(`removed ${stale}, left by an interrupted write`);
+  });
+
   it('stops on a NaN loss and leaves the last good checkpoint intact', async () => {
     const c = await config({ epochs: 3 });
     const { result, lastBefore } = await trainCorruptedAt(c, 1, null, (m) =>
