@@ -8,6 +8,7 @@ import type { ResNet } from '../models/resnet.js';
 import { crossEntropy } from '../ops/loss.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import type { LRSchedule } from '../optim/schedule.js';
+import { yieldToEventLoop } from '../util/yield.js';
 import { evaluate } from './evaluate.js';
 import { ClassificationMetrics } from './metrics.js';
 import { EpochProgress } from './progress.js';
@@ -80,6 +81,7 @@ export async function trainOneEpoch(
         acc: sums.correct / sums.count,
         rate: sums.count / sums.seconds,
       });
+      await yieldToEventLoop();
       stop = ctx.afterStep(batch.index, lossValue);
       if (stop) break;
     }
@@ -90,15 +92,19 @@ export async function trainOneEpoch(
   return { kind: stop && !complete ? 'stopped' : 'finished', sums, skipped };
 }
 
-/** Validation after a finished epoch: its record, and the metrics (confusion matrix, per class). */
+/**
+ * Validation after a finished epoch: its record, and the metrics (confusion matrix, per class);
+ * `stopped` when `shouldStop` ended it early (the record is then incomplete and not to be kept).
+ */
 export async function validate(
   ctx: Pick<EpochContext, 'model' | 'optimizer' | 'classes'>,
   loader: DataLoader,
   epoch: number,
   sums: EpochSums,
-): Promise<{ record: EpochRecord; metrics: ClassificationMetrics; seconds: number }> {
+  shouldStop?: () => boolean,
+): Promise<{ record: EpochRecord; metrics: ClassificationMetrics; seconds: number; stopped: boolean }> {
   const start = performance.now();
-  const { metrics } = await evaluate(ctx.model, loader, ctx.classes);
+  const { metrics, stopped } = await evaluate(ctx.model, loader, ctx.classes, { shouldStop });
   const record: EpochRecord = {
     epoch,
     trainLoss: sums.lossSum / Math.max(1, sums.count),
@@ -110,5 +116,5 @@ export async function validate(
     seconds: sums.seconds,
     imagesPerSecond: sums.count / Math.max(1e-9, sums.seconds),
   };
-  return { record, metrics, seconds: (performance.now() - start) / 1000 };
+  return { record, metrics, seconds: (performance.now() - start) / 1000, stopped };
 }

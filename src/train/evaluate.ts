@@ -6,10 +6,13 @@ import { crossEntropy } from '../ops/loss.js';
 import { ClassificationMetrics } from './metrics.js';
 import { foldBatchNorm } from '../models/fold.js';
 import { ResNet } from '../models/resnet.js';
+import { yieldToEventLoop } from '../util/yield.js';
 
 export interface EvaluateOptions {
   epoch?: number;
   onBatch?: (done: number, total: number, metrics: ClassificationMetrics) => void;
+  /** Asked after every batch; true ends the pass early (Ctrl-C), with `stopped` set. */
+  shouldStop?: () => boolean;
 }
 
 export async function evaluate(
@@ -17,9 +20,14 @@ export async function evaluate(
   loader: DataLoader,
   classes: readonly string[],
   options: EvaluateOptions = {},
-): Promise<{ metrics: ClassificationMetrics; skipped: { name: string; reason: string }[] }> {
+): Promise<{
+  metrics: ClassificationMetrics;
+  skipped: { name: string; reason: string }[];
+  stopped: boolean;
+}> {
   const metrics = new ClassificationMetrics(classes);
   const skipped: { name: string; reason: string }[] = [];
+  let stopped = false;
   const wasTraining = model.training;
   model.eval();
   // Batch norm folded into the convs: the same outputs with one pass fewer per layer.
@@ -34,9 +42,16 @@ export async function evaluate(
         metrics.update(logits, batch.y, crossEntropy(logits, batch.y).item());
       });
       options.onBatch?.(batch.index + 1, total, metrics);
+      if (options.shouldStop) {
+        await yieldToEventLoop();
+        if (options.shouldStop()) {
+          stopped = true;
+          break;
+        }
+      }
     }
   } finally {
     model.train(wasTraining);
   }
-  return { metrics, skipped };
+  return { metrics, skipped, stopped };
 }

@@ -303,11 +303,19 @@ async function setUp(
 /** How an epoch ended: on to the next, or the run stops with this status and message. */
 type EpochEnd = { stop: false } | { stop: true; status: TrainResult['status']; message: string };
 
+/** Ctrl-C and the hooks' step limit, as the epoch sees them. */
+interface StopControl {
+  /** Called once per optimizer step (counts it); true stops after it. */
+  afterStep(): boolean;
+  /** Whether a stop was asked for (validation polls it between batches). */
+  requested(): boolean;
+}
+
 /**
  * Trains and validates one epoch, then saves: best.safetensors when it improved, last.safetensors,
  * the history and the report. Nothing non-finite is ever saved, so last.safetensors stays good.
  */
-async function runEpoch(r: Run, epoch: number, shouldStop: () => boolean): Promise<EpochEnd> {
+async function runEpoch(r: Run, epoch: number, stop: StopControl): Promise<EpochEnd> {
   const { files, config, model, optimizer, state } = r;
   const ctx: EpochContext = {
     model,
@@ -321,7 +329,7 @@ async function runEpoch(r: Run, epoch: number, shouldStop: () => boolean): Promi
     log: r.log,
     afterStep: (batch, loss) => {
       r.hooks.onStep?.(epoch, batch, loss);
-      return shouldStop();
+      return stop.afterStep();
     },
   };
   const nonFinite = (what: string): EpochEnd => ({
@@ -347,7 +355,16 @@ async function runEpoch(r: Run, epoch: number, shouldStop: () => boolean): Promi
     const message = `interrupted at epoch ${epoch + 1}, batch ${state.batch}; checkpoint saved to ${files.lastPath}.`;
     return { stop: true, status: 'interrupted', message };
   }
-  const { record, metrics, seconds } = await validate(ctx, r.valLoader, epoch + 1, outcome.sums);
+  const validation = await validate(ctx, r.valLoader, epoch + 1, outcome.sums, () => stop.requested());
+  if (validation.stopped) {
+    // The epoch's training is complete: a resume starts with its validation.
+    state.epoch = epoch;
+    state.partial = outcome.sums;
+    await files.saveLast(model, r.meta, optimizer, state);
+    const message = `interrupted while validating epoch ${epoch + 1}; checkpoint saved to ${files.lastPath}.`;
+    return { stop: true, status: 'interrupted', message };
+  }
+  const { record, metrics, seconds } = validation;
   if (!Number.isFinite(record.valLoss))
     return nonFinite(`validation loss became ${record.valLoss} after epoch ${epoch + 1}`);
   state.history.push(record);
@@ -391,16 +408,19 @@ async function run(
   };
   process.once('SIGINT', onSigint);
   let steps = 0;
-  const shouldStop = (): boolean => {
-    steps++;
-    if (hooks.stopAfterSteps !== undefined && steps >= hooks.stopAfterSteps) interrupted = true;
-    return interrupted;
+  const stop: StopControl = {
+    afterStep: () => {
+      steps++;
+      if (hooks.stopAfterSteps !== undefined && steps >= hooks.stopAfterSteps) interrupted = true;
+      return interrupted;
+    },
+    requested: () => interrupted,
   };
   let status: TrainResult['status'] = 'completed';
   let message = '';
   try {
     for (let epoch = state.epoch; epoch < config.epochs; epoch++) {
-      const end = await runEpoch(r, epoch, shouldStop);
+      const end = await runEpoch(r, epoch, stop);
       if (end.stop) {
         ({ status, message } = end);
         break;

@@ -130,7 +130,7 @@ describe('resnext train / eval / predict', () => {
     await Promise.race([started, exited]);
     const code = await exited;
     expect(code).toBe(130);
-    expect(stdout).toMatch(/interrupted (at|after) epoch \d+/);
+    expect(stdout).toMatch(/interrupted (at|after|while validating) epoch \d+/);
     expect(stdout).toContain(`Continue with: resnext train --resume ${out}`);
     expect(existsSync(join(out, 'last.safetensors'))).toBe(true);
     const refused = run('train', '--resume', out, '--lr', '0.5', '--batch-size', '4');
@@ -143,5 +143,27 @@ describe('resnext train / eval / predict', () => {
     expect(resumed.code).toBe(0);
     expect(resumed.out).toMatch(new RegExp(`resuming ${out} at epoch \\d+, batch \\d+`));
     expect(resumed.out).toContain('epoch 30/30');
+  });
+
+  it('stops within a batch of Ctrl-C on a built-in dataset, whose batches are in memory', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'cli-')), 'run');
+    // 4,000 images in 125 batches of 32; progress lines come every tenth of the epoch.
+    const args = [
+      ...tinyTrain('fashion-mnist', out, 2, 32).filter((a) => a !== '--no-progress'),
+      ...['--subset', '4000', '--val-subset', '500'],
+    ];
+    const child = spawn(process.execPath, [bin, ...args]);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (/epoch 1\/2 \d+\/125 batches/.test(stderr)) child.kill('SIGINT');
+    });
+    expect(await exited).toBe(130);
+    const stoppedAt = /interrupted at epoch 1, batch (\d+);/.exec(stdout);
+    expect(stoppedAt, stdout).not.toBeNull();
+    expect(Number(stoppedAt![1])).toBeLessThan(125);
   });
 });

@@ -127,6 +127,22 @@ describe('train()', () => {
     expect([...first, ...rest]).toEqual(uninterrupted);
     expect(resumed.history.length).toBe(3);
     expect(JSON.parse(readFileSync(join(split.out, 'config.json'), 'utf-8')).epochs).toBe(3);
+
+    // Stopped at the last step of epoch 1 (3 batches of 8): validation is cut short, not kept, and
+    // the resumed run validates epoch 1 again before going on.
+    const atValidation = { ...base, out: mkdtempSync(join(tmpdir(), 'run-')) };
+    const cut = await train(atValidation, { ...quiet, stopAfterSteps: 3 });
+    expect(cut.message).toContain('interrupted while validating epoch 1');
+    expect(cut.history).toEqual([]);
+    const after: number[] = [];
+    const finished = await resumeTraining(
+      atValidation.out,
+      {},
+      { ...quiet, onStep: (_e, _b, loss) => after.push(loss) },
+    );
+    expect(after).toEqual(uninterrupted.slice(3));
+    const losses = (h: typeof finished.history) => h.map((r) => [r.trainLoss, r.valLoss, r.valAcc]);
+    expect(losses(finished.history)).toEqual(losses(resumed.history));
   });
 
   it('extends a finished constant-schedule run with more epochs, and refuses to stretch a one-cycle one', async () => {
