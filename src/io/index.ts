@@ -12,3 +12,4 @@ export {
   type SerializeOptions,
 } from './safetensors.js';
 export { writeFileAtomic, writeFileAtomicSync } from './atomic.js';
+export { FolderLock, FolderLockedError, LOCK_NAME, type LockHolder } from './lock.js';

@@ -4,9 +4,10 @@
  * exact resume), best.safetensors (by validation top-1), history.json/.csv and the report. Every file
  * is written atomically.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { removeStaleTempFiles, writeFileAtomic } from '../io/atomic.js';
+import { FolderLock } from '../io/lock.js';
 import type { ResNet } from '../models/resnet.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import { loadCheckpoint, saveCheckpoint, type ModelMeta } from './checkpoint.js';
@@ -45,6 +46,23 @@ export class RunFiles {
   constructor(readonly out: string) {
     this.dir = resolve(out);
     this.lastPath = join(this.dir, 'last.safetensors');
+  }
+
+  /**
+   * Makes the folder if needed and takes its lock, so that no other run writes here meanwhile; a lock
+   * left by a killed run is broken and `log` told. Returns the release (which also removes a folder
+   * this call made, if nothing was written to it).
+   */
+  lock(log: (line: string) => void): () => void {
+    const existed = existsSync(this.dir);
+    mkdirSync(this.dir, { recursive: true });
+    const lock = FolderLock.acquire(this.dir, 'training run', (stale) =>
+      log(`removed the lock of pid ${stale.pid} (${stale.since}), which is no longer running`),
+    );
+    return () => {
+      lock.release();
+      if (!existed && readdirSync(this.dir).length === 0) rmdirSync(this.dir);
+    };
   }
 
   /** Whether a run was saved here (its settings and last checkpoint). */

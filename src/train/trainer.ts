@@ -173,12 +173,17 @@ function nonFiniteState(model: ResNet, optimizer: Optimizer<object>): string | n
 /** Starts a run in `config.out`, which must not hold one already. */
 export async function train(config: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
   const files = new RunFiles(config.out);
-  if (files.hasCheckpoint()) {
-    throw new Error(
-      `${config.out} already holds a run (last.safetensors); continue it with resumeTraining (resnext train --resume), or choose another out folder`,
-    );
+  const release = files.lock(logFor(hooks));
+  try {
+    if (files.hasCheckpoint()) {
+      throw new Error(
+        `${config.out} already holds a run (last.safetensors); continue it with resumeTraining (resnext train --resume), or choose another out folder`,
+      );
+    }
+    return await run(files, config, null, hooks);
+  } finally {
+    release();
   }
-  return run(files, config, null, hooks);
 }
 
 /** Continues the run saved in `out` exactly where it stopped, with its own settings but for `overrides`. */
@@ -188,8 +193,17 @@ export async function resumeTraining(
   hooks: TrainHooks = {},
 ): Promise<TrainResult> {
   const files = new RunFiles(out);
-  const { config, resumed } = await openResumed(files, overrides);
-  return run(files, config, resumed, hooks);
+  const release = files.lock(logFor(hooks));
+  try {
+    const { config, resumed } = await openResumed(files, overrides);
+    return await run(files, config, resumed, hooks);
+  } finally {
+    release();
+  }
+}
+
+function logFor(hooks: TrainHooks): (line: string) => void {
+  return hooks.log ?? ((line: string) => process.stdout.write(`${line}\n`));
 }
 
 /** Everything a run holds once it is set up. */
@@ -217,7 +231,7 @@ async function setUp(
   resumed: Resumed | null,
   hooks: TrainHooks,
 ): Promise<Run> {
-  const log = hooks.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const log = logFor(hooks);
   checkConfig(config);
   for (const name of files.removeStaleTemps()) log(`removed ${name}, left by an interrupted write`);
   if (config.threads) setNativeThreads(config.threads);

@@ -115,11 +115,14 @@ describe('resnext train / eval / predict', () => {
     });
     // Interrupt once training is under way; fail (rather than hang) if the process ends first.
     const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    let second: ReturnType<typeof run> | null = null;
     const started = new Promise<void>((resolveStarted) => {
       const poll = setInterval(() => {
         if (stdout.includes('optimizer')) {
           clearInterval(poll);
           setTimeout(() => {
+            // A second run into the same folder while the first writes there.
+            second = run(...tinyTrain(data, out, 1, 2));
             child.kill('SIGINT');
             resolveStarted();
           }, 1500);
@@ -130,6 +133,8 @@ describe('resnext train / eval / predict', () => {
     await Promise.race([started, exited]);
     const code = await exited;
     expect(code).toBe(130);
+    expect(second!.code).toBe(1);
+    expect(second!.err).toContain(`${out} is in use by another training run (pid ${child.pid} on `);
     expect(stdout).toMatch(/interrupted (at|after|while validating) epoch \d+/);
     expect(stdout).toContain(`Continue with: resnext train --resume ${out}`);
     expect(existsSync(join(out, 'last.safetensors'))).toBe(true);

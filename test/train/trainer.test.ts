@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
@@ -336,6 +336,34 @@ describe('train()', () => {
     await expect(resumeTraining(join(c.out, 'nothing'), {}, quiet)).rejects.toThrow(
       'holds no run to continue',
     );
+  });
+
+  it('locks the run folder: a second run or a resume is refused while the first writes there', async () => {
+    const c = await config({ epochs: 1 });
+    const failure = (p: Promise<unknown>): Promise<string> =>
+      p.then(
+        () => 'succeeded',
+        (e: Error) => e.message,
+      );
+    let second: Promise<string> | null = null;
+    let resume: Promise<string> | null = null;
+    const first = await train(c, {
+      ...quiet,
+      onStep: () => {
+        second ??= failure(train(c, quiet));
+        resume ??= failure(resumeTraining(c.out, {}, quiet));
+      },
+    });
+    expect(first.status).toBe('completed');
+    const refused = `${c.out} is in use by another training run (pid ${process.pid} on `;
+    expect(await second).toContain(refused);
+    expect(await resume).toContain(refused);
+    expect(existsSync(join(c.out, '.lock'))).toBe(false);
+    // A lock left by a killed run is broken on resume.
+    writeFileSync(join(c.out, '.lock'), JSON.stringify({ pid: 999_999_999, host: hostname(), since: 'x' }));
+    const logs: string[] = [];
+    await resumeTraining(c.out, { epochs: 2 }, { log: (l) => logs.push(l), progress: false });
+    expect(logs).toContain('removed the lock of pid 999999999 (x), which is no longer running');
   });
 
   it('predicts with class names from the weights file', async () => {
