@@ -4,7 +4,7 @@
  * validation. A dataset can describe itself as plain data (DatasetSpec) so that loader worker threads
  * rebuild it without re-scanning; IDX pixels travel in a SharedArrayBuffer.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Generator } from '../tensor/rng.js';
 import {
@@ -16,6 +16,7 @@ import {
   type RawImage,
 } from './image.js';
 import { readIdx } from './idx.js';
+import { entryKind, visibleEntries, walkFiles } from './walk.js';
 
 export type DatasetSpec =
   | { kind: 'files'; classes: string[]; files: string[]; labels: number[] }
@@ -174,16 +175,25 @@ export interface ScanReport {
 
 /**
  * Scans an ImageFolder: every sub-folder is a class (sorted by name); image files are checked by
- * reading their header. Empty class folders, a single class and a missing path are errors.
+ * reading their header. Symbolic links to class folders, sub-folders and images are followed (each
+ * real folder once per class); links that lead nowhere are skipped and named, like unreadable files.
+ * Empty class folders, a single class and a missing path are errors.
  */
 export async function scanImageFolder(root: string, options: { strict?: boolean } = {}): Promise<ScanReport> {
   const dir = resolve(root);
   if (!existsSync(dir)) throw new Error(`data folder ${root} does not exist`);
   if (!statSync(dir).isDirectory()) throw new Error(`data path ${root} is not a folder`);
-  const classes = readdirSync(dir, { withFileTypes: true })
-    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
-    .map((e) => e.name)
-    .sort();
+  const skipped: { file: string; reason: string }[] = [];
+  const skip = (file: string, reason: string): void => {
+    if (options.strict) throw new Error(`${file}: ${reason}`);
+    skipped.push({ file, reason });
+  };
+  const classes: string[] = [];
+  for (const name of visibleEntries(dir)) {
+    const entry = entryKind(join(dir, name));
+    if (entry.kind === 'folder') classes.push(name);
+    else if (entry.kind === 'broken') skip(join(dir, name), entry.reason);
+  }
   if (classes.length === 0) {
     throw new Error(`data folder ${root} has no class sub-folders (expected ${root}/<class>/<image files>)`);
   }
@@ -191,10 +201,11 @@ export async function scanImageFolder(root: string, options: { strict?: boolean 
     throw new Error(`data folder ${root} has a single class (${classes[0]}); at least two are needed`);
   const files: string[] = [];
   const labels: number[] = [];
-  const skipped: { file: string; reason: string }[] = [];
   for (const [label, name] of classes.entries()) {
     const classDir = join(dir, name);
-    const candidates = listFiles(classDir).filter(isImageFile).sort();
+    const walked = walkFiles(classDir);
+    for (const b of walked.broken) skip(b.file, b.reason);
+    const candidates = walked.files.filter(isImageFile);
     let kept = 0;
     for (const file of candidates) {
       try {
@@ -214,17 +225,6 @@ export async function scanImageFolder(root: string, options: { strict?: boolean 
     }
   }
   return { dataset: new FileDataset(classes, files, labels), skipped };
-}
-
-function listFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    if (e.name.startsWith('.')) continue;
-    const p = join(dir, e.name);
-    if (e.isDirectory()) out.push(...listFiles(p));
-    else if (e.isFile()) out.push(p);
-  }
-  return out;
 }
 
 export const FASHION_MNIST_CLASSES = [

@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import sharp, { type Sharp } from 'sharp';
 import { decode as decodeBmp } from 'bmp-ts';
+import { entryKind } from './walk.js';
 
 export interface RawImage {
   readonly width: number;
@@ -47,7 +48,9 @@ export async function decodeImage(path: string, options: DecodeOptions = {}): Pr
   try {
     bytes = await readFile(path);
   } catch (err) {
-    throw new ImageDecodeError(path, (err as NodeJS.ErrnoException).code ?? (err as Error).message);
+    const entry = entryKind(path);
+    const reason = entry.kind === 'broken' && entry.link ? entry.reason : undefined;
+    throw new ImageDecodeError(path, reason ?? (err as NodeJS.ErrnoException).code ?? (err as Error).message);
   }
   try {
     let pipeline: Sharp;

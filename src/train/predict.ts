@@ -1,8 +1,7 @@
 /** Prediction with a trained model: decode, the model's own eval transforms, softmax, top-k. */
-import { statSync, readdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { inferenceMode } from '../autograd/grad-mode.js';
 import { decodeImage, isImageFile } from '../data/image.js';
+import { entryKind, walkFiles } from '../data/walk.js';
 import { buildTransform, outputSideHint, toTensorInto } from '../data/transforms.js';
 import type { ResNet } from '../models/resnet.js';
 import { foldBatchNorm } from '../models/fold.js';
@@ -17,23 +16,20 @@ export interface Prediction {
   error?: string;
 }
 
-/** Image files named directly or found (recursively, sorted) in folders. */
+/**
+ * Image files named directly or found (recursively, sorted, symbolic links followed) in folders. A
+ * link inside a folder that leads nowhere is listed too, so that its prediction names it as an error.
+ */
 export function collectImages(inputs: readonly string[]): string[] {
   const out: string[] = [];
-  const walk = (p: string): void => {
-    const st = statSync(p);
-    if (st.isDirectory()) {
-      for (const name of readdirSync(p).sort()) if (!name.startsWith('.')) walk(join(p, name));
-    } else if (isImageFile(p)) out.push(p);
-  };
   for (const input of inputs) {
-    try {
-      const st = statSync(input);
-      if (st.isDirectory()) walk(input);
-      else out.push(input);
-    } catch {
+    const entry = entryKind(input);
+    if (entry.kind === 'folder') {
+      const walked = walkFiles(input);
+      out.push(...[...walked.files, ...walked.broken.map((b) => b.file)].filter(isImageFile).sort());
+    } else if (entry.kind === 'broken' && !entry.link) {
       throw new Error(`${input}: no such file or folder`);
-    }
+    } else out.push(input);
   }
   return out;
 }

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -83,6 +83,32 @@ describe('ImageFolder scanning', () => {
     expect(dataset.length).toBe(6);
     expect(skipped.map((s) => s.file)).toEqual([bad]);
     await expect(data.scanImageFolder(root, { strict: true })).rejects.toThrow(`${bad}: cannot decode image`);
+  });
+
+  it('follows symbolic links to class folders, sub-folders and images; skips and names broken ones', async () => {
+    const root = await makeImageFolder(['a', 'b'], 3);
+    const elsewhere = await makeImageFolder(['c', 'd'], 3);
+    symlinkSync(join(elsewhere, 'c'), join(root, 'c'));
+    symlinkSync(join(elsewhere, 'c', 'img0.jpg'), join(root, 'a', 'linked.jpg'));
+    symlinkSync(join(elsewhere, 'd'), join(root, 'b', 'more'));
+    symlinkSync(join(root, 'a'), join(root, 'a', 'loop'));
+    symlinkSync('/no/such/image.jpg', join(root, 'b', 'dangling.jpg'));
+    symlinkSync('/no/such/folder', join(root, 'ghost'));
+    const { dataset, skipped } = await data.scanImageFolder(root);
+    expect(dataset.classes).toEqual(['a', 'b', 'c']);
+    const perClass = [0, 1, 2].map((k) => dataset.labels.filter((l) => l === k).length);
+    expect(perClass).toEqual([4, 6, 3]);
+    expect(dataset.files).toContain(join(root, 'a', 'linked.jpg'));
+    expect(skipped).toEqual([
+      { file: join(root, 'ghost'), reason: 'broken symbolic link to /no/such/folder (ENOENT)' },
+      {
+        file: join(root, 'b', 'dangling.jpg'),
+        reason: 'broken symbolic link to /no/such/image.jpg (ENOENT)',
+      },
+    ]);
+    await expect(data.scanImageFolder(root, { strict: true })).rejects.toThrow(
+      `${join(root, 'ghost')}: broken symbolic link to /no/such/folder`,
+    );
   });
 
   it('rejects a missing path, no classes, a single class and an empty class folder', async () => {

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import {
   saveCheckpoint,
   Tensor,
   predictFiles,
+  collectImages,
   resumeTraining,
   saveSafetensors,
   train,
@@ -379,5 +380,20 @@ describe('train()', () => {
       expect(p.top[0]!.probability).toBeGreaterThanOrEqual(p.top[1]!.probability);
     }
     await expect(loadTrainedModel(join(c.data, 'circle', 'img0.jpg'))).rejects.toThrow();
+
+    // A folder with a link to an image and a dangling link: the one is predicted, the other named.
+    const folder = mkdtempSync(join(tmpdir(), 'predict-'));
+    symlinkSync(files[0]!, join(folder, 'a.jpg'));
+    symlinkSync('/no/such/image.png', join(folder, 'b.png'));
+    const found = collectImages([folder]);
+    expect(found).toEqual([join(folder, 'a.jpg'), join(folder, 'b.png')]);
+    const [linked, dangling] = await predictFiles(model, meta, found);
+    expect(linked!.top[0]!.probability).toBeCloseTo(preds[0]!.top[0]!.probability, 6);
+    expect(dangling!.error).toBe(
+      `${join(folder, 'b.png')}: cannot decode image (broken symbolic link to /no/such/image.png (ENOENT))`,
+    );
+    expect(() => collectImages([join(folder, 'none.png')])).toThrow(
+      `${join(folder, 'none.png')}: no such file or folder`,
+    );
   });
 });
