@@ -1,12 +1,13 @@
 /** Parsers for CLI option values; each error names the flag and the value. */
 import { InvalidArgumentError, Option } from 'commander';
 
-export function positiveInt(flag: string): (value: string) => number {
+export function positiveInt(flag: string, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
   return (value) => {
     const n = Number(value);
     if (!/^\d+$/.test(value.trim()) || !Number.isInteger(n) || n < 1) {
       throw new InvalidArgumentError(`${flag} must be a positive integer, got "${value}"`);
     }
+    if (n > max) throw new InvalidArgumentError(`${flag} must be at most ${max}, got "${value}"`);
     return n;
   };
 }

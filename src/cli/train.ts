@@ -10,6 +10,7 @@ import {
   type TrainConfig,
 } from '../train/trainer.js';
 import { isBuiltin } from '../train/data-setup.js';
+import { MAX_INPUT_SIDE } from '../data/limits.js';
 import { backendOption, fraction, nonNegative, positiveInt, positiveNumber } from './args.js';
 
 /** Commander's parsed options: TrainConfig's fields, plus the few that only the command has. */
@@ -85,8 +86,8 @@ export function trainCommand(): Command {
     )
     .option(
       '--image-size <px>',
-      'input size (default 224 for folders, 32 for built-in datasets)',
-      positiveInt('--image-size'),
+      `input size, at most ${MAX_INPUT_SIDE} (default 224 for folders, 32 for built-in datasets)`,
+      positiveInt('--image-size', MAX_INPUT_SIDE),
     )
     .option('-e, --epochs <n>', 'epochs', positiveInt('--epochs'), d.epochs)
     .option('-b, --batch-size <n>', 'batch size', positiveInt('--batch-size'), d.batchSize)

@@ -8,6 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import sharp, { type Sharp } from 'sharp';
 import { decode as decodeBmp } from 'bmp-ts';
+import { MAX_IMAGE_PIXELS } from './limits.js';
 import { entryKind } from './walk.js';
 
 export interface RawImage {
@@ -25,6 +26,8 @@ export function isImageFile(path: string): boolean {
 }
 
 export interface DecodeOptions {
+  /** The most pixels (width x height) a file may hold; larger ones are refused. Default MAX_IMAGE_PIXELS. */
+  maxPixels?: number;
   /**
    * Shrink (never enlarge) so that the shorter side is this long before any transform: bounds the
    * cost of big photos. The aspect ratio is kept.
@@ -54,14 +57,16 @@ export async function decodeImage(path: string, options: DecodeOptions = {}): Pr
   }
   try {
     let pipeline: Sharp;
+    const maxPixels = options.maxPixels ?? MAX_IMAGE_PIXELS;
     if (extname(path).toLowerCase() === '.bmp' || (bytes[0] === 0x42 && bytes[1] === 0x4d)) {
+      checkPixels(bmpSize(bytes), maxPixels);
       const bmp = decodeBmp(bytes, { toRGBA: true });
       if (!(bmp.width > 0 && bmp.height > 0) || bmp.data.length < bmp.width * bmp.height * 4) {
         throw new Error('truncated BMP data');
       }
       pipeline = sharp(bmp.data, { raw: { width: bmp.width, height: Math.abs(bmp.height), channels: 4 } });
     } else {
-      pipeline = sharp(bytes, { failOn: 'truncated', animated: false });
+      pipeline = sharp(bytes, { failOn: 'truncated', animated: false, limitInputPixels: maxPixels });
     }
     pipeline = pipeline.removeAlpha().toColourspace('srgb');
     if (options.shorterSide) {
@@ -79,22 +84,47 @@ export async function decodeImage(path: string, options: DecodeOptions = {}): Pr
     return { width: info.width, height: info.height, channels: 3, data: out };
   } catch (err) {
     if (err instanceof ImageDecodeError) throw err;
-    throw new ImageDecodeError(path, (err as Error).message.split('\n')[0]!);
+    const reason = (err as Error).message.split('\n')[0]!;
+    throw new ImageDecodeError(
+      path,
+      /exceeds pixel limit/.test(reason)
+        ? `more than the ${(options.maxPixels ?? MAX_IMAGE_PIXELS).toLocaleString('en-US')} pixels allowed`
+        : reason,
+    );
   }
 }
 
 /** Reads only the header: cheap validation of a file before training (full decoding may still fail). */
-export async function probeImage(path: string): Promise<{ width: number; height: number }> {
+export async function probeImage(
+  path: string,
+  options: Pick<DecodeOptions, 'maxPixels'> = {},
+): Promise<{ width: number; height: number }> {
   try {
-    if (extname(path).toLowerCase() === '.bmp') {
-      const bmp = decodeBmp(await readFile(path), { toRGBA: true });
-      return { width: bmp.width, height: Math.abs(bmp.height) };
-    }
-    const meta = await sharp(path).metadata();
-    if (!meta.width || !meta.height) throw new Error('no image dimensions');
-    return { width: meta.width, height: meta.height };
+    let size: { width?: number; height?: number };
+    if (extname(path).toLowerCase() === '.bmp') size = bmpSize(await readFile(path));
+    else size = await sharp(path).metadata();
+    if (!size.width || !size.height) throw new Error('no image dimensions');
+    checkPixels(size, options.maxPixels ?? MAX_IMAGE_PIXELS);
+    return { width: size.width, height: size.height };
   } catch (err) {
     throw new ImageDecodeError(path, (err as Error).message.split('\n')[0]!);
+  }
+}
+
+/** Width and height from a BMP's header (BITMAPINFOHEADER: width at byte 18, height at 22, signed). */
+function bmpSize(bytes: Uint8Array): { width: number; height: number } {
+  if (bytes.length < 26) throw new Error('truncated BMP header');
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return { width: Math.abs(view.getInt32(18, true)), height: Math.abs(view.getInt32(22, true)) };
+}
+
+/** Refuses images over the pixel bound before any pixel is decoded (a decompression bomb costs gigabytes). */
+function checkPixels(size: { width?: number; height?: number }, maxPixels: number): void {
+  const pixels = (size.width ?? 0) * (size.height ?? 0);
+  if (pixels > maxPixels) {
+    throw new Error(
+      `${size.width}x${size.height} is ${pixels.toLocaleString('en-US')} pixels, more than the ${maxPixels.toLocaleString('en-US')} allowed`,
+    );
   }
 }
 

@@ -36,6 +36,8 @@ export type FloatStorage = 'F32' | 'F16' | 'BF16';
 
 export interface SafetensorsContent {
   tensors: Map<string, Tensor<DType>>;
+  /** Each tensor's dtype in the file (floats load as float32, integers as int64). */
+  dtypes: Map<string, SafetensorsDType>;
   metadata: Record<string, string>;
 }
 
@@ -127,10 +129,12 @@ export function parseSafetensors(bytes: Uint8Array, source = '<buffer>'): Safete
   if (covered !== dataSize) fail(`data has ${dataSize - covered} trailing bytes that belong to no tensor`);
 
   const tensors = new Map<string, Tensor<DType>>();
+  const dtypes = new Map<string, SafetensorsDType>();
   for (const e of entries) {
     tensors.set(e.name, decode(e, bytes.subarray(dataStart + e.begin, dataStart + e.end)));
+    dtypes.set(e.name, e.dtype);
   }
-  return { tensors, metadata };
+  return { tensors, dtypes, metadata };
 }
 
 function parseEntry(name: string, raw: unknown, fail: (m: string) => never): Entry {

@@ -145,6 +145,17 @@ export abstract class Module {
           `size mismatch for ${key}: copying a param with shape ${formatShape(source.shape)} from checkpoint, ` +
             `the shape in current model is ${formatShape(target.shape)}`,
         );
+      } else if (target.dtype === 'float32' && source.dtype !== 'float32') {
+        // Integers where floats belong are a damaged or foreign file, not weights to cast.
+        problems.push(
+          `dtype mismatch for ${key}: the checkpoint holds integers, the model's tensor is float32`,
+        );
+      } else if (target.dtype === 'int64' && source.dtype === 'float32') {
+        const values = source.data as Float32Array;
+        if (!values.every((v) => Number.isInteger(v)))
+          problems.push(
+            `dtype mismatch for ${key}: the checkpoint holds non-integer floats, the model's tensor is int64`,
+          );
       }
     }
     if (strict && unexpectedKeys.length > 0) {

@@ -6,25 +6,17 @@
  */
 import type { DType } from '../tensor/dtype.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { loadSafetensors, saveSafetensors } from '../io/safetensors.js';
-import type { TransformSpec } from '../data/transforms.js';
+import { loadSafetensors, saveSafetensors, type SafetensorsDType } from '../io/safetensors.js';
+import { parseModelMeta, type ModelMeta } from './meta.js';
+
+export type { ModelMeta } from './meta.js';
 
 export const CHECKPOINT_FORMAT = 'resnext-checkpoint-1';
 
-/** What a weights file carries besides tensors, so that eval and predict need no other input. */
-export interface ModelMeta {
-  arch: string;
-  classes: string[];
-  /** [C, H, W] of the model input. */
-  inputShape: [number, number, number];
-  mean: number[];
-  std: number[];
-  /** The evaluation-time transforms (before normalisation). */
-  evalTransforms: TransformSpec[];
-}
-
 export interface Checkpoint {
   model: Map<string, Tensor<DType>>;
+  /** Each tensor's dtype in the file, by its name there. */
+  dtypes: ReadonlyMap<string, SafetensorsDType>;
   optimizer: Map<string, Tensor>;
   meta: ModelMeta | null;
   /** Free-form JSON objects stored next to the model metadata (run state, config). */
@@ -58,7 +50,7 @@ export async function saveCheckpoint(
 }
 
 export async function loadCheckpoint(path: string): Promise<Checkpoint> {
-  const { tensors, metadata } = await loadSafetensors(path);
+  const { tensors, dtypes, metadata } = await loadSafetensors(path);
   const model = new Map<string, Tensor<DType>>();
   const optimizer = new Map<string, Tensor>();
   for (const [k, v] of tensors) {
@@ -75,25 +67,8 @@ export async function loadCheckpoint(path: string): Promise<Checkpoint> {
     } catch {
       parsed = v;
     }
-    if (k === 'model') meta = validateMeta(path, parsed);
+    if (k === 'model') meta = parseModelMeta(parsed, path);
     else extra[k] = parsed;
   }
-  return { model, optimizer, meta, extra };
-}
-
-function validateMeta(path: string, value: unknown): ModelMeta {
-  const m = value as Partial<ModelMeta>;
-  const ok =
-    typeof m === 'object' &&
-    m !== null &&
-    typeof m.arch === 'string' &&
-    Array.isArray(m.classes) &&
-    m.classes.every((c) => typeof c === 'string') &&
-    Array.isArray(m.inputShape) &&
-    m.inputShape.length === 3 &&
-    Array.isArray(m.mean) &&
-    Array.isArray(m.std) &&
-    Array.isArray(m.evalTransforms);
-  if (!ok) throw new Error(`${path}: the "model" metadata is malformed`);
-  return m as ModelMeta;
+  return { model, dtypes, optimizer, meta, extra };
 }

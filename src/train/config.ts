@@ -1,4 +1,5 @@
 /** What a training run is asked to do (TrainConfig), its defaults, and the checks on it. */
+import { MAX_INPUT_SIDE } from '../data/limits.js';
 import { getModelInfo } from '../models/registry.js';
 import type { ScheduleName } from '../optim/schedule.js';
 
@@ -81,6 +82,11 @@ export function checkConfig(c: TrainConfig): void {
   ];
   for (const [field, v] of positive)
     if (!Number.isInteger(v) || v < 1) throw new RangeError(`${field} must be a positive integer, got ${v}`);
+  if (
+    c.imageSize !== undefined &&
+    !(Number.isInteger(c.imageSize) && c.imageSize >= 1 && c.imageSize <= MAX_INPUT_SIDE)
+  )
+    throw new RangeError(`imageSize must be an integer from 1 to ${MAX_INPUT_SIDE}, got ${c.imageSize}`);
   if (!(c.lr > 0)) throw new RangeError(`lr must be positive, got ${c.lr}`);
   if (!(c.valSplit > 0 && c.valSplit < 1))
     throw new RangeError(`valSplit must be between 0 and 1, got ${c.valSplit}`);

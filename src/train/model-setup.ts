@@ -1,5 +1,5 @@
 /** Building models for training, fine-tuning, evaluation and prediction from names and weight files. */
-import { loadSafetensors } from '../io/safetensors.js';
+import { loadSafetensors, type SafetensorsDType } from '../io/safetensors.js';
 import { createModel } from '../models/registry.js';
 import { fromTutorialStateDict, isTutorialStateDict } from '../models/tutorial-weights.js';
 import type { ResNet } from '../models/resnet.js';
@@ -7,6 +7,8 @@ import type { DType } from '../tensor/dtype.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { formatShape, sameShape } from '../tensor/shape.js';
 import { firstNonFinite, loadCheckpoint, type ModelMeta } from './checkpoint.js';
+
+const FLOAT_STORAGE: readonly SafetensorsDType[] = ['F32', 'F16', 'BF16', 'F64'];
 
 /** How loading treats weights holding NaN or infinite values: `strict` refuses them, else `warn` is told. */
 export interface WeightCheckOptions {
@@ -70,7 +72,11 @@ export async function loadPretrained(
     model.fc !== null && fcWeight !== undefined && sameShape(fcWeight.shape, model.fc.weight.shape);
   const toLoad = new Map([...state].filter(([k]) => headFits || !k.startsWith('fc.')));
   checkFinite(path, toLoad, options);
-  model.loadStateDict(toLoad, { strict: false });
+  try {
+    model.loadStateDict(toLoad, { strict: false });
+  } catch (e) {
+    throw new Error(`weights file ${path}: ${(e as Error).message}`);
+  }
   return { headReplaced: !headFits, from: fcWeight ? fcWeight.shape[0]! : null };
 }
 
@@ -95,7 +101,19 @@ export async function loadTrainedModel(
       `${path}: fc.weight has ${fc.shape[0]} classes but the metadata names ${meta.classes.length}`,
     );
   }
-  model.loadStateDict(ckpt.model);
+  const own = model.stateDict();
+  for (const [key, stored] of ckpt.dtypes) {
+    if (own.get(key)?.dtype === 'float32' && !FLOAT_STORAGE.includes(stored)) {
+      throw new Error(
+        `${path}: tensor "${key}" is stored as ${stored}, but the model's tensor is floating point (${FLOAT_STORAGE.join(', ')})`,
+      );
+    }
+  }
+  try {
+    model.loadStateDict(ckpt.model);
+  } catch (e) {
+    throw new Error(`${path}: ${(e as Error).message}`);
+  }
   model.eval();
   return { model, meta };
 }

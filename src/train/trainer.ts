@@ -19,6 +19,7 @@ import { checkConfig, type ResumeOverrides, type TrainConfig } from './config.js
 import { prepareData, type PreparedData } from './data-setup.js';
 import { trainOneEpoch, validate, type EpochContext } from './epoch.js';
 import { loadPretrained } from './model-setup.js';
+import { parseRunState } from './meta.js';
 import type { EpochRecord } from './report.js';
 import { formatPercent } from './metrics.js';
 import { freshRunState, RunFiles, type RunState } from './run-files.js';
@@ -83,7 +84,7 @@ async function openResumed(
   }
   const saved = files.readConfig();
   const resumed = await files.readLast();
-  const state = resumed.extra.run as RunState;
+  const state = parseRunState(resumed.extra.run, files.lastPath);
   const epochs = overrides.epochs ?? saved.epochs;
   if (epochs !== saved.epochs) {
     if (saved.scheduler === 'cosine' || saved.scheduler === 'onecycle') {
@@ -267,7 +268,7 @@ async function setUp(
   if (resumed) {
     model.loadStateDict(resumed.model);
     optimizer.loadStateTensors(resumed.optimizer);
-    state = resumed.extra.run as RunState;
+    state = parseRunState(resumed.extra.run, files.lastPath);
     log(`resuming ${files.dir} at epoch ${state.epoch + 1}, batch ${state.batch} (step ${state.step})`);
   }
   const { train: trainLoader, val: valLoader } = loaders(config, data);

@@ -97,6 +97,9 @@ describe('resnext train / eval / predict', () => {
     expect(run('train', '--data', data, '--lr', 'fast').err).toContain(
       '--lr must be a positive number, got "fast"',
     );
+    expect(run('train', '--data', data, '--image-size', '100000').err).toContain(
+      '--image-size must be at most 2048, got "100000"',
+    );
     expect(run('predict', '--weights', '/no/file.safetensors', 'x.png').err).toContain(
       '/no/file.safetensors: cannot read file (ENOENT)',
     );

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { data } from '../../src/index.js';
-import { makeImageFolder, writeImage } from '../helpers/image-folder.js';
+import { makeImageFolder, writeImage, writePngHeaderOnly } from '../helpers/image-folder.js';
 
 describe('image decoding', () => {
   const dir = mkdtempSync(join(tmpdir(), 'decode-'));
@@ -47,6 +47,22 @@ describe('image decoding', () => {
     await writeImage(path, 'png', [1, 2, 3], 100);
     const img = await data.decodeImage(path, { shorterSide: 25 });
     expect([img.width, img.height]).toEqual([25, 25]);
+  });
+
+  it('refuses images over the pixel bound before decoding them, naming the file', async () => {
+    const huge = join(dir, 'huge.png');
+    writePngHeaderOnly(huge, 16000, 16000);
+    const refused = `${huge}: cannot decode image (16000x16000 is 256,000,000 pixels, more than the 89,478,485 allowed)`;
+    await expect(data.probeImage(huge)).rejects.toThrow(refused);
+    await expect(data.decodeImage(huge)).rejects.toThrow(
+      `${huge}: cannot decode image (more than the 89,478,485 pixels allowed)`,
+    );
+    for (const format of ['png', 'bmp'] as const) {
+      const small = join(dir, `small.${format}`);
+      await writeImage(small, format, [1, 2, 3], 20);
+      await expect(data.decodeImage(small, { maxPixels: 399 }), format).rejects.toThrow(small);
+      expect((await data.decodeImage(small, { maxPixels: 400 })).width).toBe(20);
+    }
   });
 
   it('names the file that is corrupt, truncated or missing', async () => {
@@ -109,6 +125,20 @@ describe('ImageFolder scanning', () => {
     await expect(data.scanImageFolder(root, { strict: true })).rejects.toThrow(
       `${join(root, 'ghost')}: broken symbolic link to /no/such/folder`,
     );
+  });
+
+  it('skips and names an image too large to decode', async () => {
+    const root = await makeImageFolder(['a', 'b'], 2);
+    const huge = join(root, 'a', 'huge.png');
+    writePngHeaderOnly(huge, 16000, 16000);
+    const { dataset, skipped } = await data.scanImageFolder(root);
+    expect(dataset.files).not.toContain(huge);
+    expect(skipped).toEqual([
+      {
+        file: huge,
+        reason: `${huge}: cannot decode image (16000x16000 is 256,000,000 pixels, more than the 89,478,485 allowed)`,
+      },
+    ]);
   });
 
   it('rejects a missing path, no classes, a single class and an empty class folder', async () => {

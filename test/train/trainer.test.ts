@@ -327,6 +327,9 @@ describe('train()', () => {
     await expect(train({ ...c, lr: -1, out: join(c.out, 'c') }, quiet)).rejects.toThrow(
       'lr must be positive',
     );
+    await expect(train({ ...c, imageSize: 100000, out: join(c.out, 'c') }, quiet)).rejects.toThrow(
+      'imageSize must be an integer from 1 to 2048, got 100000',
+    );
     await expect(train({ ...c, arch: 'resnext9000', out: join(c.out, 'd') }, quiet)).rejects.toThrow(
       'unknown architecture "resnext9000"',
     );
