@@ -18,6 +18,7 @@ export {
   nativeInfo,
   nativeUnavailableReason,
   setNativeThreads,
+  releaseFreeMemory,
   forcePortableKernels,
   sgemmGflops,
   type Backend,

@@ -4,6 +4,9 @@
 //   pool  [N, C, H, W, Ho, Wo, kh, kw, sh, sw, ph, pw, dh, dw]
 #include <napi.h>
 #include <omp.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <chrono>
 #include <vector>
@@ -110,6 +113,17 @@ Napi::Value SetThreads(const Napi::CallbackInfo& info) {
   if (n < 1 || n > 1024) fail(info.Env(), "threads must be between 1 and 1024");
   omp_set_num_threads(static_cast<int>(n));
   return info.Env().Undefined();
+}
+
+// Returns the free memory of every malloc arena to the OS (glibc's malloc_trim). Threads that
+// allocate (OpenMP, libvips, loader workers) each get an arena, and freed pages in them are kept
+// otherwise: resident memory then creeps up at each epoch's validation and report writing.
+Napi::Value TrimMemory(const Napi::CallbackInfo& info) {
+#if defined(__GLIBC__)
+  return Napi::Boolean::New(info.Env(), malloc_trim(0) != 0);
+#else
+  return Napi::Boolean::New(info.Env(), false);
+#endif
 }
 
 Napi::Value ForcePortable(const Napi::CallbackInfo& info) {
@@ -334,6 +348,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   const std::pair<const char*, Napi::Function::Callback> functions[] = {
       {"info", Info},
       {"setThreads", SetThreads},
+      {"trimMemory", TrimMemory},
       {"forcePortable", ForcePortable},
       {"sgemmGflops", SgemmGflops},
       {"conv2d", Conv2d},

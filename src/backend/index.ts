@@ -9,6 +9,7 @@ export {
   nativeInfo,
   nativeUnavailableReason,
   setNativeThreads,
+  releaseFreeMemory,
   forcePortableKernels,
   sgemmGflops,
 } from './native/index.js';

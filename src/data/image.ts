@@ -6,7 +6,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
-import sharp, { type Sharp } from 'sharp';
+import type { Sharp } from 'sharp';
+import sharp from '../util/sharp.js';
 import { decode as decodeBmp } from 'bmp-ts';
 import { MAX_IMAGE_PIXELS } from './limits.js';
 import { entryKind } from './walk.js';

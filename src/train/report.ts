@@ -4,7 +4,7 @@
  * run's settings and per-class metrics. Everything is written atomically.
  */
 import { join } from 'node:path';
-import sharp from 'sharp';
+import sharp from '../util/sharp.js';
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { writeFileAtomic } from '../io/atomic.js';

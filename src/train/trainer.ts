@@ -4,7 +4,7 @@
  * (run-files.ts); exact resume; a clean stop on a non-finite loss or Ctrl-C with the last good
  * checkpoint intact.
  */
-import { getBackend, setNativeThreads } from '../backend/index.js';
+import { getBackend, releaseFreeMemory, setNativeThreads } from '../backend/index.js';
 import { DataLoader } from '../data/loader.js';
 import { createModel } from '../models/registry.js';
 import type { ResNet } from '../models/resnet.js';
@@ -405,6 +405,7 @@ async function runEpoch(r: Run, epoch: number, stop: StopControl): Promise<Epoch
     improved ? metrics : null,
   );
   r.log(epochLine(record, config.epochs, seconds, improved, outcome.skipped));
+  releaseFreeMemory();
   return { stop: false };
 }
 

@@ -11,6 +11,8 @@ import { packageRoot } from '../../util/package-root.js';
 export interface NativeAddon {
   info(): { avx2: boolean; kernels: 'avx2' | 'portable'; threads: number; blas: string };
   setThreads(n: number): void;
+  /** glibc malloc_trim(0): true when memory was returned to the OS. */
+  trimMemory(): boolean;
   forcePortable(force: boolean): boolean;
   sgemmGflops(n: number, repeats: number): number;
   /** y = relu?(conv + b + residual?): the last two arguments are the fused epilogue. */

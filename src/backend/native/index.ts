@@ -158,6 +158,14 @@ export function setNativeThreads(threads: number): void {
   loadAddon().addon?.setThreads(threads);
 }
 
+/**
+ * Returns freed heap memory to the OS (glibc's malloc_trim; false elsewhere or without the addon).
+ * Cheap enough to call once an epoch; it keeps resident memory from creeping up across epochs.
+ */
+export function releaseFreeMemory(): boolean {
+  return loadAddon().addon?.trimMemory() ?? false;
+}
+
 /** Makes the native backend use its portable kernels even where AVX2 is available (for comparison). */
 export function forcePortableKernels(force: boolean): boolean {
   return loadAddon().addon?.forcePortable(force) ?? false;
