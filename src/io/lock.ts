@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, linkSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { processAlive } from '../util/process.js';
 
 export const LOCK_NAME = '.lock';
 
@@ -51,15 +52,6 @@ function processStartTime(pid: number): number | null {
   }
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 function readHolder(path: string): LockHolder | null {
   try {
     const h = JSON.parse(readFileSync(path, 'utf-8')) as Partial<LockHolder>;
@@ -78,7 +70,7 @@ function readHolder(path: string): LockHolder | null {
 /** Whether the holder is certainly gone: same host, and its pid dead or reused by a later process. */
 function isStale(h: LockHolder): boolean {
   if (h.host !== hostname()) return false;
-  if (!pidAlive(h.pid)) return true;
+  if (!processAlive(h.pid)) return true;
   if (h.processStart === null) return false;
   const now = processStartTime(h.pid);
   return now !== null && now !== h.processStart;
