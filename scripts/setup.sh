@@ -32,7 +32,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  npm ci --no-audit --no-fund
+  # onnxruntime-node (a dev dependency, for the ONNX export tests) ships its CPU binary; its
+  # install script would only fetch CUDA binaries from outside the npm registry.
+  ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
 elif [ ! -f build/Release/resnext_native.node ] && dpkg -s libdnnl-dev >/dev/null 2>&1; then
   npm run build:native || echo "setup: the native addon did not build; the TypeScript kernels will be used" >&2
 fi

@@ -52,6 +52,8 @@ export { evaluate } from './train/evaluate.js';
 export { ClassificationMetrics, type ClassReport } from './train/metrics.js';
 export { saveCheckpoint, loadCheckpoint, type ModelMeta, type Checkpoint } from './train/checkpoint.js';
 export { loadTrainedModel, loadPretrained } from './train/model-setup.js';
+export { exportWeightsToOnnx, onnxMetadata } from './train/export.js';
+export { exportOnnx, ONNX_OPSET, type OnnxExportOptions } from './io/onnx.js';
 export { predictFiles, collectImages, type Prediction } from './train/predict.js';
 export { writeReport, type EpochRecord } from './train/report.js';
 export { prepareData, type DataConfig, type PreparedData } from './train/data-setup.js';

@@ -5,6 +5,7 @@ import { summaryCommand } from './summary.js';
 import { trainCommand } from './train.js';
 import { evalCommand } from './eval.js';
 import { predictCommand } from './predict.js';
+import { exportCommand } from './export.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf-8')) as {
   version: string;
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .addCommand(trainCommand())
     .addCommand(evalCommand())
     .addCommand(predictCommand())
+    .addCommand(exportCommand())
     .addCommand(summaryCommand())
     .addCommand(modelsCommand())
     .showHelpAfterError('(run with --help for usage)');

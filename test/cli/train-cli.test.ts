@@ -4,6 +4,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import onnxProto from 'onnx-proto';
+import * as ort from 'onnxruntime-node';
+import { decodeImage } from '../../src/data/image.js';
+import { buildTransform, toTensorInto } from '../../src/data/transforms.js';
+import { Generator } from '../../src/tensor/rng.js';
 import { makeImageFolder } from '../helpers/image-folder.js';
 
 const bin = resolve(dirname(fileURLToPath(import.meta.url)), '../../bin/resnext.js');
@@ -83,6 +88,37 @@ describe('resnext train / eval / predict', () => {
     expect(preds[0]!.top.map((x) => x.label).sort()).toEqual(['cat', 'dog']);
     const text = run('predict', '--weights', join(out, 'best.safetensors'), join(data, 'dog', 'img0.png'));
     expect(text.out).toMatch(/img0\.png: (cat|dog) [\d.]+%, (cat|dog) [\d.]+%/);
+
+    // Exported to ONNX, the model gives ONNX Runtime predict's probabilities for the same image.
+    const onnxFile = join(out, 'model.onnx');
+    const x = run('export', '--weights', join(out, 'best.safetensors'), '--onnx', onnxFile, '--fold-bn');
+    expect(x.code, x.err).toBe(0);
+    expect(x.out).toMatch(
+      /model\.onnx: resnext_tiny, 2 classes, input \[batch, 3, 32, 32\], [\d.]+ MB, batch norm folded/,
+    );
+    const proto = onnxProto.onnx.ModelProto.decode(readFileSync(onnxFile));
+    const props = Object.fromEntries(proto.metadataProps.map((p) => [p.key, p.value]));
+    expect(JSON.parse(props.classes!)).toEqual(['cat', 'dog']);
+    const session = await ort.InferenceSession.create(onnxFile);
+    const image = join(data, 'cat', 'img0.jpg');
+    const input = new Float32Array(3 * 32 * 32);
+    const decoded = await decodeImage(image);
+    toTensorInto(
+      buildTransform(JSON.parse(props.eval_transforms!))(decoded, new Generator(0)),
+      JSON.parse(props.mean!),
+      JSON.parse(props.std!),
+      input,
+      0,
+    );
+    const logits = (await session.run({ input: new ort.Tensor('float32', input, [1, 3, 32, 32]) })).logits!
+      .data as Float32Array;
+    const top = Math.max(logits[0]!, logits[1]!);
+    const probabilities = [...logits].map(
+      (v) => Math.exp(v - top) / (Math.exp(logits[0]! - top) + Math.exp(logits[1]! - top)),
+    );
+    const predicted = preds.find((p) => p.file === image)!.top;
+    for (const t of predicted)
+      expect(probabilities[['cat', 'dog'].indexOf(t.label)]).toBeCloseTo(t.probability, 4);
   });
 
   it('names bad inputs', async () => {
