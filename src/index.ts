@@ -54,6 +54,12 @@ export { saveCheckpoint, loadCheckpoint, type ModelMeta, type Checkpoint } from 
 export { loadTrainedModel, loadPretrained } from './train/model-setup.js';
 export { exportWeightsToOnnx, onnxMetadata } from './train/export.js';
 export { exportOnnx, ONNX_OPSET, type OnnxExportOptions } from './io/onnx.js';
-export { predictFiles, collectImages, type Prediction } from './train/predict.js';
+export { predictFiles, collectImages, Classifier, type Prediction, type TopK } from './train/predict.js';
+export {
+  createPredictServer,
+  DEFAULT_SERVE_LIMITS,
+  type PredictServer,
+  type ServeLimits,
+} from './serve/server.js';
 export { writeReport, type EpochRecord } from './train/report.js';
 export { prepareData, type DataConfig, type PreparedData } from './train/data-setup.js';

@@ -6,6 +6,7 @@ import { trainCommand } from './train.js';
 import { evalCommand } from './eval.js';
 import { predictCommand } from './predict.js';
 import { exportCommand } from './export.js';
+import { serveCommand } from './serve.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf-8')) as {
   version: string;
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
     .addCommand(evalCommand())
     .addCommand(predictCommand())
     .addCommand(exportCommand())
+    .addCommand(serveCommand())
     .addCommand(summaryCommand())
     .addCommand(modelsCommand())
     .showHelpAfterError('(run with --help for usage)');

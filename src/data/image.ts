@@ -56,6 +56,19 @@ export async function decodeImage(path: string, options: DecodeOptions = {}): Pr
     const reason = entry.kind === 'broken' && entry.link ? entry.reason : undefined;
     throw new ImageDecodeError(path, reason ?? (err as NodeJS.ErrnoException).code ?? (err as Error).message);
   }
+  return decodeImageBytes(bytes, path, options);
+}
+
+/**
+ * Decodes an image held in memory (an upload, say) to RGB; `name` stands for it in errors, and its
+ * extension (if any) marks a BMP. Throws ImageDecodeError when the bytes are no image or a corrupt one.
+ */
+export async function decodeImageBytes(
+  bytes: Buffer,
+  name: string,
+  options: DecodeOptions = {},
+): Promise<RawImage> {
+  const path = name;
   try {
     let pipeline: Sharp;
     const maxPixels = options.maxPixels ?? MAX_IMAGE_PIXELS;

@@ -1,5 +1,6 @@
 export {
   decodeImage,
+  decodeImageBytes,
   probeImage,
   isImageFile,
   fromGray8,

@@ -1,6 +1,6 @@
 /** Prediction with a trained model: decode, the model's own eval transforms, softmax, top-k. */
 import { inferenceMode } from '../autograd/grad-mode.js';
-import { decodeImage, isImageFile } from '../data/image.js';
+import { decodeImage, isImageFile, type RawImage } from '../data/image.js';
 import { entryKind, walkFiles } from '../data/walk.js';
 import { buildTransform, outputSideHint, toTensorInto } from '../data/transforms.js';
 import type { ResNet } from '../models/resnet.js';
@@ -34,57 +34,83 @@ export function collectImages(inputs: readonly string[]): string[] {
   return out;
 }
 
+export type TopK = { label: string; index: number; probability: number }[];
+
+/**
+ * A trained model ready to classify decoded images: batch norm folded, the model's own eval
+ * transforms and normalisation, softmax, top-k.
+ */
+export class Classifier {
+  /** How far decoding may shrink big images before the transforms (see DecodeOptions.shorterSide). */
+  readonly decodeHint: number | undefined;
+  private readonly net: ResNet;
+  private readonly transform: ReturnType<typeof buildTransform>;
+
+  constructor(
+    model: ResNet,
+    readonly meta: ModelMeta,
+  ) {
+    this.net = foldBatchNorm(model.eval());
+    this.transform = buildTransform(meta.evalTransforms);
+    this.decodeHint = outputSideHint(meta.evalTransforms);
+  }
+
+  /** The `topK` most likely classes of each image; `names` label the images in errors. */
+  classify(images: readonly RawImage[], topK: number, names: readonly string[] = []): TopK[] {
+    const { meta } = this;
+    const [C, H, W] = meta.inputShape;
+    const k = Math.min(topK, meta.classes.length);
+    const x = Tensor.empty([images.length, C, H, W]);
+    images.forEach((img, i) => {
+      const out = this.transform(img, new Generator(0));
+      if (out.channels !== C || out.height !== H || out.width !== W) {
+        throw new Error(
+          `${names[i] ?? `image ${i}`}: the model's transforms gave ${out.channels}x${out.height}x${out.width}, expected ${C}x${H}x${W}`,
+        );
+      }
+      toTensorInto(out, meta.mean, meta.std, x.data, i * C * H * W);
+    });
+    if (images.length === 0) return [];
+    const probs = inferenceMode(() => softmax(this.net.call(x), 1).toArray());
+    const n = meta.classes.length;
+    return images.map((_, i) =>
+      probs
+        .slice(i * n, (i + 1) * n)
+        .map((p, index) => ({ label: meta.classes[index]!, index, probability: p }))
+        .sort((a, b) => b.probability - a.probability)
+        .slice(0, k),
+    );
+  }
+}
+
 export async function predictFiles(
   model: ResNet,
   meta: ModelMeta,
   files: readonly string[],
   options: { topK?: number; batchSize?: number } = {},
 ): Promise<Prediction[]> {
-  const topK = Math.min(options.topK ?? 5, meta.classes.length);
+  const classifier = new Classifier(model, meta);
   const batchSize = options.batchSize ?? 16;
-  const transform = buildTransform(meta.evalTransforms);
-  const hint = outputSideHint(meta.evalTransforms);
-  const [C, H, W] = meta.inputShape;
   const results: Prediction[] = [];
-  const net = foldBatchNorm(model.eval());
   for (let start = 0; start < files.length; start += batchSize) {
     const chunk = files.slice(start, start + batchSize);
     const decoded = await Promise.all(
-      chunk.map((f) =>
-        decodeImage(f, { shorterSide: hint }).then(
-          (img) => ({ img, error: null as string | null }),
-          (e: Error) => ({ img: null, error: e.message }),
+      chunk.map((file) =>
+        decodeImage(file, { shorterSide: classifier.decodeHint }).then(
+          (img) => ({ file, img, error: null as string | null }),
+          (e: Error) => ({ file, img: null, error: e.message }),
         ),
       ),
     );
-    const ok = decoded.map((d, i) => ({ ...d, file: chunk[i]! })).filter((d) => d.img);
-    const x = Tensor.empty([ok.length, C, H, W]);
-    ok.forEach((d, i) => {
-      const out = transform(d.img!, new Generator(0));
-      if (out.channels !== C || out.height !== H || out.width !== W) {
-        throw new Error(
-          `${d.file}: the model's transforms gave ${out.channels}x${out.height}x${out.width}, expected ${C}x${H}x${W}`,
-        );
-      }
-      toTensorInto(out, meta.mean, meta.std, x.data, i * C * H * W);
-    });
-    const probs = ok.length ? inferenceMode(() => softmax(net.call(x), 1).toArray()) : [];
-    let k = 0;
-    for (const d of decoded.map((dd, i) => ({ ...dd, file: chunk[i]! }))) {
-      if (!d.img) {
-        results.push({ file: d.file, top: [], error: d.error! });
-        continue;
-      }
-      const row = probs.slice(k * meta.classes.length, (k + 1) * meta.classes.length);
-      k++;
-      const order = row
-        .map((p, i) => [p, i] as const)
-        .sort((a, b) => b[0] - a[0])
-        .slice(0, topK);
-      results.push({
-        file: d.file,
-        top: order.map(([p, i]) => ({ label: meta.classes[i]!, index: i, probability: p })),
-      });
+    const ok = decoded.filter((d) => d.img);
+    const tops = classifier.classify(
+      ok.map((d) => d.img!),
+      options.topK ?? 5,
+      ok.map((d) => d.file),
+    );
+    let next = 0;
+    for (const d of decoded) {
+      results.push(d.img ? { file: d.file, top: tops[next++]! } : { file: d.file, top: [], error: d.error! });
     }
   }
   return results;

@@ -119,6 +119,43 @@ describe('resnext train / eval / predict', () => {
     const predicted = preds.find((p) => p.file === image)!.top;
     for (const t of predicted)
       expect(probabilities[['cat', 'dog'].indexOf(t.label)]).toBeCloseTo(t.probability, 4);
+
+    // Served over HTTP: the same prediction; SIGTERM stops the server cleanly.
+    const server = spawn(process.execPath, [
+      bin,
+      'serve',
+      '--weights',
+      join(out, 'best.safetensors'),
+      '--port',
+      '0',
+    ]);
+    let served = '';
+    server.stdout.on('data', (d: Buffer) => (served += d.toString()));
+    const stopped = new Promise<number | null>((r) => server.on('exit', (c) => r(c)));
+    const address = await new Promise<string>((resolveAddress, rejectAddress) => {
+      const poll = setInterval(() => {
+        const m = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(served);
+        if (m) {
+          clearInterval(poll);
+          resolveAddress(m[1]!);
+        }
+      }, 50);
+      void stopped.then(() => rejectAddress(new Error(`serve exited: ${served}`)));
+    });
+    expect(served).toContain('serving resnext_tiny (2 classes) on http://127.0.0.1:');
+    const response = await fetch(`${address}/v1/predict?top_k=2`, {
+      method: 'POST',
+      body: readFileSync(image),
+    });
+    const answer = (await response.json()) as {
+      label: string;
+      top: { label: string; probability: number }[];
+    };
+    expect(answer.label).toBe(predicted[0]!.label);
+    answer.top.forEach((t, i) => expect(t.probability).toBeCloseTo(predicted[i]!.probability, 5));
+    server.kill('SIGTERM');
+    expect(await stopped).toBe(0);
+    expect(served).toContain('SIGTERM: finishing the requests in flight, then stopping\nstopped');
   });
 
   it('names bad inputs', async () => {

@@ -1,0 +1,83 @@
+import type { AddressInfo } from 'node:net';
+import { Command } from 'commander';
+import { useBackend } from '../backend/index.js';
+import { DEFAULT_SERVE_LIMITS, createPredictServer } from '../serve/server.js';
+import { loadTrainedModel } from '../train/model-setup.js';
+import { Classifier } from '../train/predict.js';
+import { backendOption, positiveInt } from './args.js';
+
+interface ServeFlags {
+  weights: string;
+  host: string;
+  port: number;
+  maxBodyMb: number;
+  queue: number;
+  batch: number;
+  timeoutMs: number;
+  backend?: 'native' | 'ts';
+}
+
+const port = (value: string): number => {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535) throw new Error(`--port must be 0-65535, got "${value}"`);
+  return n;
+};
+
+export function serveCommand(): Command {
+  const d = DEFAULT_SERVE_LIMITS;
+  return new Command('serve')
+    .description('serve a trained model over HTTP: POST /v1/predict, GET /v1/model, GET /healthz')
+    .requiredOption('-w, --weights <file>', 'weights written by resnext train (best.safetensors)')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port (0: any free one)', port, 8080)
+    .option(
+      '--max-body-mb <mb>',
+      'largest request body, MB',
+      positiveInt('--max-body-mb'),
+      d.maxBodyBytes / 2 ** 20,
+    )
+    .option(
+      '--queue <n>',
+      'requests that may wait for the model (more get 503)',
+      positiveInt('--queue'),
+      d.queueCapacity,
+    )
+    .option('--batch <n>', 'images run together in one forward pass', positiveInt('--batch'), d.maxBatch)
+    .option(
+      '--timeout-ms <ms>',
+      'how long a request may wait for the model (504 after)',
+      positiveInt('--timeout-ms'),
+      d.timeoutMs,
+    )
+    .addOption(backendOption())
+    .action(async (flags: ServeFlags) => {
+      if (flags.backend) useBackend(flags.backend);
+      const { model, meta } = await loadTrainedModel(flags.weights, { strict: true });
+      const parameters = model.parameters().reduce((n, p) => n + p.numel, 0);
+      const service = createPredictServer(
+        new Classifier(model, meta),
+        { meta, parameters },
+        {
+          maxBodyBytes: flags.maxBodyMb * 2 ** 20,
+          queueCapacity: flags.queue,
+          maxBatch: flags.batch,
+          timeoutMs: flags.timeoutMs,
+        },
+      );
+      await new Promise<void>((resolve, reject) => {
+        service.server.once('error', reject);
+        service.server.listen(flags.port, flags.host, resolve);
+      });
+      const address = service.server.address() as AddressInfo;
+      const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      console.log(
+        `serving ${meta.arch} (${meta.classes.length} classes) on http://${host}:${address.port}: POST /v1/predict, GET /v1/model`,
+      );
+      const stop = (signal: string): void => {
+        console.log(`${signal}: finishing the requests in flight, then stopping`);
+        void service.close().then(() => console.log('stopped'));
+      };
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      process.once('SIGINT', () => stop('SIGINT'));
+    });
+}

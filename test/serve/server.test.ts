@@ -1,0 +1,153 @@
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Classifier, createModel, predictFiles, type PredictServer } from '../../src/index.js';
+import type { RawImage } from '../../src/data/image.js';
+import { createPredictServer } from '../../src/serve/server.js';
+import { InferenceQueue, QueueFullError, QueueTimeoutError } from '../../src/serve/queue.js';
+import type { ModelMeta } from '../../src/train/meta.js';
+import { writeImage, writePngHeaderOnly } from '../helpers/image-folder.js';
+
+const meta: ModelMeta = {
+  arch: 'resnext_tiny',
+  classes: ['a', 'b', 'c', 'd', 'e', 'f'],
+  inputShape: [3, 32, 32],
+  mean: [0.5],
+  std: [0.25],
+  evalTransforms: [{ type: 'resize', size: [32, 32] }],
+};
+const model = createModel('resnext_tiny', { numClasses: 6 }).eval();
+const dir = mkdtempSync(join(tmpdir(), 'serve-'));
+
+describe('resnext serve: the HTTP endpoint', () => {
+  let service: PredictServer;
+  let base = '';
+  beforeAll(async () => {
+    service = createPredictServer(
+      new Classifier(model, meta),
+      { meta, parameters: 123 },
+      { maxBodyBytes: 100_000 },
+    );
+    await new Promise<void>((r) => service.server.listen(0, '127.0.0.1', r));
+    base = `http://127.0.0.1:${(service.server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => service.close());
+
+  it('predicts an image sent as the body, as predict does', async () => {
+    const file = join(dir, 'a.png');
+    await writeImage(file, 'png', [200, 40, 40], 40);
+    const res = await fetch(`${base}/v1/predict?top_k=3`, {
+      method: 'POST',
+      body: readFileSync(file),
+      headers: { 'content-type': 'image/png' },
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as {
+      label: string;
+      probability: number;
+      top: { label: string; probability: number }[];
+      timings: Record<string, number>;
+    };
+    const [expected] = await predictFiles(model, meta, [file], { topK: 3 });
+    expect(body.top.map((t) => t.label)).toEqual(expected!.top.map((t) => t.label));
+    body.top.forEach((t, i) => expect(t.probability).toBeCloseTo(expected!.top[i]!.probability, 6));
+    expect(body.label).toBe(expected!.top[0]!.label);
+    expect(body.timings.total_ms).toBeGreaterThanOrEqual(body.timings.inference_ms);
+  });
+
+  it('predicts several multipart files in one request', async () => {
+    const form = new FormData();
+    for (const name of ['x.jpg', 'y.webp']) {
+      const file = join(dir, name);
+      await writeImage(file, name.endsWith('jpg') ? 'jpeg' : 'webp', [10, 200, 90], 24);
+      form.append('image', new Blob([readFileSync(file)]), name);
+    }
+    const res = await fetch(`${base}/v1/predict`, { method: 'POST', body: form });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { predictions: { file: string; top: unknown[] }[] };
+    expect(body.predictions.map((p) => p.file)).toEqual(['x.jpg', 'y.webp']);
+    expect(body.predictions[0]!.top.length).toBe(5);
+  });
+
+  it('answers bad requests with a JSON error and the right status', async () => {
+    const post = async (body: string | Uint8Array, path = '/v1/predict'): Promise<[number, string]> => {
+      const res = await fetch(`${base}${path}`, { method: 'POST', body });
+      return [res.status, ((await res.json()) as { error: string }).error];
+    };
+    expect(await post('not an image')).toEqual([400, expect.stringContaining('body: cannot decode image')]);
+    expect(await post(new Uint8Array(0))).toEqual([400, expect.stringContaining('no image in the request')]);
+    expect(await post(new Uint8Array(200_000))).toEqual([
+      413,
+      expect.stringContaining('over the 100000-byte limit'),
+    ]);
+    const huge = join(dir, 'huge.png');
+    writePngHeaderOnly(huge, 16000, 16000);
+    expect(await post(readFileSync(huge))).toEqual([
+      400,
+      'body: cannot decode image (more than the 89,478,485 pixels allowed)',
+    ]);
+    expect(await post('x', '/v1/predict?top_k=0')).toEqual([
+      400,
+      'top_k must be a positive integer, got "0"',
+    ]);
+    expect(await post('x', '/v1/model')).toEqual([405, 'POST is not allowed on /v1/model']);
+    const missing = await fetch(`${base}/nowhere`);
+    expect(missing.status).toBe(404);
+  });
+
+  it('describes the model and its health', async () => {
+    const model = (await (await fetch(`${base}/v1/model`)).json()) as Record<string, unknown>;
+    expect(model).toMatchObject({
+      architecture: 'resnext_tiny',
+      parameters: 123,
+      classes: meta.classes,
+      input_shape: [3, 32, 32],
+    });
+    expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ status: 'ok', queued: 0 });
+  });
+
+  it('finishes a request in flight when it is closed', async () => {
+    const other = createPredictServer(new Classifier(model, meta), { meta, parameters: 1 });
+    await new Promise<void>((r) => other.server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(other.server.address() as AddressInfo).port}/v1/predict`;
+    const pending = fetch(url, { method: 'POST', body: readFileSync(join(dir, 'a.png')) });
+    await new Promise((r) => setTimeout(r, 20));
+    const closed = other.close();
+    expect((await pending).status).toBe(200);
+    await closed;
+    await expect(fetch(url, { method: 'POST', body: 'x' })).rejects.toThrow();
+  });
+});
+
+describe('the inference queue', () => {
+  const image: RawImage = {
+    width: 32,
+    height: 32,
+    channels: 3,
+    data: new Float32Array(32 * 32 * 3).fill(0.5),
+  };
+  const classifier = new Classifier(model, meta);
+
+  it('runs waiting requests as one batch, refuses past its capacity, and times out', async () => {
+    const queue = new InferenceQueue(classifier, { capacity: 2, maxBatch: 8, timeoutMs: 10_000 });
+    const first = queue.classify([image, image], 2);
+    const second = queue.classify([image], 1);
+    await expect(queue.classify([image], 1)).rejects.toThrow(QueueFullError);
+    const [a, b] = await Promise.all([first, second]);
+    expect(a!.length).toBe(2);
+    expect(a![0]!.length).toBe(2);
+    expect(b![0]!.length).toBe(1);
+    expect(b![0]![0]!.probability).toBeCloseTo(a![0]![0]!.probability, 6);
+
+    const slow = new InferenceQueue(classifier, { capacity: 4, maxBatch: 8, timeoutMs: 5 });
+    const waiting = slow.classify([image], 1);
+    const until = performance.now() + 30;
+    while (performance.now() < until) {
+      // the event loop is blocked, as by a long inference: the wait limit passes first
+    }
+    await expect(waiting).rejects.toThrow(QueueTimeoutError);
+    expect(slow.size).toBe(0);
+  });
+});
