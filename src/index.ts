@@ -53,6 +53,7 @@ export { ClassificationMetrics, type ClassReport } from './train/metrics.js';
 export { saveCheckpoint, loadCheckpoint, type ModelMeta, type Checkpoint } from './train/checkpoint.js';
 export { loadTrainedModel, loadPretrained } from './train/model-setup.js';
 export { exportWeightsToOnnx, onnxMetadata } from './train/export.js';
+export { modelCard, cardMarkdown, type ModelCard } from './train/card.js';
 export { exportOnnx, ONNX_OPSET, type OnnxExportOptions } from './io/onnx.js';
 export { predictFiles, collectImages, Classifier, type Prediction, type TopK } from './train/predict.js';
 export {

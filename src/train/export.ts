@@ -1,6 +1,7 @@
 /** A trained weights file to ONNX: the network, and its metadata as the model's metadata_props. */
 import { writeFileAtomic } from '../io/atomic.js';
 import { exportOnnx } from '../io/onnx.js';
+import { cardMarkdown, modelCard } from './card.js';
 import type { ModelMeta } from './meta.js';
 import { loadTrainedModel } from './model-setup.js';
 
@@ -24,8 +25,8 @@ export function onnxMetadata(meta: ModelMeta): Record<string, string> {
 export async function exportWeightsToOnnx(
   weights: string,
   out: string,
-  options: { foldBatchNorm?: boolean } = {},
-): Promise<{ meta: ModelMeta; bytes: number }> {
+  options: { foldBatchNorm?: boolean; card?: boolean } = {},
+): Promise<{ meta: ModelMeta; bytes: number; card: string[] }> {
   const { model, meta } = await loadTrainedModel(weights, { strict: true });
   const bytes = exportOnnx(model, {
     inputShape: meta.inputShape,
@@ -34,5 +35,13 @@ export async function exportWeightsToOnnx(
     name: meta.arch,
   });
   await writeFileAtomic(out, bytes);
-  return { meta, bytes: bytes.length };
+  const written: string[] = [];
+  if (options.card) {
+    const card = modelCard(model, meta, weights);
+    const base = out.replace(/\.onnx$/i, '');
+    await writeFileAtomic(`${base}.card.json`, `${JSON.stringify(card, null, 2)}\n`);
+    await writeFileAtomic(`${base}.card.md`, cardMarkdown(card));
+    written.push(`${base}.card.json`, `${base}.card.md`);
+  }
+  return { meta, bytes: bytes.length, card: written };
 }

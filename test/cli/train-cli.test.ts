@@ -91,11 +91,34 @@ describe('resnext train / eval / predict', () => {
 
     // Exported to ONNX, the model gives ONNX Runtime predict's probabilities for the same image.
     const onnxFile = join(out, 'model.onnx');
-    const x = run('export', '--weights', join(out, 'best.safetensors'), '--onnx', onnxFile, '--fold-bn');
+    const x = run(
+      'export',
+      '--weights',
+      join(out, 'best.safetensors'),
+      '--onnx',
+      onnxFile,
+      '--fold-bn',
+      '--card',
+    );
     expect(x.code, x.err).toBe(0);
     expect(x.out).toMatch(
       /model\.onnx: resnext_tiny, 2 classes, input \[batch, 3, 32, 32\], [\d.]+ MB, batch norm folded/,
     );
+    expect(x.out).toContain(`model card: ${join(out, 'model.card.md')}`);
+    const card = JSON.parse(readFileSync(join(out, 'model.card.json'), 'utf-8')) as {
+      parameters: number;
+      classes: string[];
+      training: { data: string; epochs: number };
+      best: { epoch: number; val_top1: number };
+      history: unknown[];
+    };
+    const history = JSON.parse(readFileSync(join(out, 'history.json'), 'utf-8')) as { valAcc: number }[];
+    expect(card.classes).toEqual(['cat', 'dog']);
+    expect(card.parameters).toBe(170_194); // resnext_tiny with a 2-class head
+    expect(card.training).toMatchObject({ data, epochs: 1 });
+    expect(card.best).toEqual({ epoch: 1, val_top1: history[0]!.valAcc });
+    expect(card.history.length).toBe(1);
+    expect(readFileSync(join(out, 'model.card.md'), 'utf-8')).toContain('# resnext_tiny\n');
     const proto = onnxProto.onnx.ModelProto.decode(readFileSync(onnxFile));
     const props = Object.fromEntries(proto.metadataProps.map((p) => [p.key, p.value]));
     expect(JSON.parse(props.classes!)).toEqual(['cat', 'dog']);
