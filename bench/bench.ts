@@ -31,6 +31,7 @@ import {
   type Conv2dGeometry,
 } from '../src/index.js';
 import { Conv2d } from '../src/nn/index.js';
+import { median } from './stats.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -51,12 +52,6 @@ const { values: args } = parseArgs({
 const log = (line: string): void => {
   if (!args.json) console.log(line);
 };
-
-function median(values: number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 function time(fn: () => void): number {
   const t0 = performance.now();

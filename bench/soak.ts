@@ -15,6 +15,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { DEFAULT_TRAIN_CONFIG, getBackend, nativeInfo, train } from '../src/index.js';
+import { median } from './stats.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -74,10 +75,6 @@ const result = await train(
 const seconds = (performance.now() - t0) / 1000;
 rmSync(out, { recursive: true, force: true });
 
-const median = (v: number[]): number => {
-  const s = [...v].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1]! : (s[(s.length >> 1) - 1]! + s[s.length >> 1]!) / 2;
-};
 // Warm-up is the first epoch: by its end every path (training, validation, checkpoint and report
 // writes) has run once and filled its caches; the baseline is the tenth of the samples after it.
 const tenth = Math.max(1, Math.floor(samples.length / 10));

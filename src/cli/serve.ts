@@ -53,10 +53,9 @@ export function serveCommand(): Command {
     .action(async (flags: ServeFlags) => {
       if (flags.backend) useBackend(flags.backend);
       const { model, meta } = await loadTrainedModel(flags.weights, { strict: true });
-      const parameters = model.parameters().reduce((n, p) => n + p.numel, 0);
       const service = createPredictServer(
         new Classifier(model, meta),
-        { meta, parameters },
+        { meta, parameters: model.parameterCount() },
         {
           maxBodyBytes: flags.maxBodyMb * 2 ** 20,
           queueCapacity: flags.queue,

@@ -68,11 +68,10 @@ export async function decodeImageBytes(
   name: string,
   options: DecodeOptions = {},
 ): Promise<RawImage> {
-  const path = name;
+  const maxPixels = options.maxPixels ?? MAX_IMAGE_PIXELS;
   try {
     let pipeline: Sharp;
-    const maxPixels = options.maxPixels ?? MAX_IMAGE_PIXELS;
-    if (extname(path).toLowerCase() === '.bmp' || (bytes[0] === 0x42 && bytes[1] === 0x4d)) {
+    if (extname(name).toLowerCase() === '.bmp' || (bytes[0] === 0x42 && bytes[1] === 0x4d)) {
       checkPixels(bmpSize(bytes), maxPixels);
       const bmp = decodeBmp(bytes, { toRGBA: true });
       if (!(bmp.width > 0 && bmp.height > 0) || bmp.data.length < bmp.width * bmp.height * 4) {
@@ -100,9 +99,9 @@ export async function decodeImageBytes(
     if (err instanceof ImageDecodeError) throw err;
     const reason = (err as Error).message.split('\n')[0]!;
     throw new ImageDecodeError(
-      path,
+      name,
       /exceeds pixel limit/.test(reason)
-        ? `more than the ${(options.maxPixels ?? MAX_IMAGE_PIXELS).toLocaleString('en-US')} pixels allowed`
+        ? `more than the ${maxPixels.toLocaleString('en-US')} pixels allowed`
         : reason,
     );
   }

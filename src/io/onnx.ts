@@ -101,7 +101,7 @@ function conv(g: GraphBuilder, x: string, c: Conv2d, key: string): string {
 function batchNorm(g: GraphBuilder, x: string, bn: BatchNorm2d, key: string): string {
   if (!bn.runningMean || !bn.runningVar)
     throw new Error(`ONNX export: ${key} has no running statistics (trackRunningStats false)`);
-  const ones = (value: number): Tensor => {
+  const filled = (value: number): Tensor => {
     const t = bn.runningMean!.clone();
     t.data.fill(value);
     return t;
@@ -110,8 +110,8 @@ function batchNorm(g: GraphBuilder, x: string, bn: BatchNorm2d, key: string): st
     'BatchNormalization',
     [
       x,
-      g.weight(`${key}.weight`, bn.weight ?? ones(1)),
-      g.weight(`${key}.bias`, bn.bias ?? ones(0)),
+      g.weight(`${key}.weight`, bn.weight ?? filled(1)),
+      g.weight(`${key}.bias`, bn.bias ?? filled(0)),
       g.weight(`${key}.running_mean`, bn.runningMean),
       g.weight(`${key}.running_var`, bn.runningVar),
     ],

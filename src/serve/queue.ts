@@ -95,12 +95,4 @@ export class InferenceQueue {
       if (this.waiting.length) setImmediate(() => this.drain());
     }
   }
-
-  /** Fails every waiting request (shutdown). */
-  rejectAll(error: Error): void {
-    for (const job of this.waiting.splice(0)) {
-      clearTimeout(job.timer);
-      job.reject(error);
-    }
-  }
 }

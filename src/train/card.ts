@@ -57,7 +57,7 @@ export function modelCard(model: ResNet, meta: ModelMeta, weights: string): Mode
   );
   return {
     architecture: meta.arch,
-    parameters: model.parameters().reduce((n, p) => n + p.numel, 0),
+    parameters: model.parameterCount(),
     classes: [...meta.classes],
     input: { shape: meta.inputShape, mean: meta.mean, std: meta.std, transforms: meta.evalTransforms },
     training: config && {

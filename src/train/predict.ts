@@ -2,7 +2,7 @@
 import { inferenceMode } from '../autograd/grad-mode.js';
 import { decodeImage, isImageFile, type RawImage } from '../data/image.js';
 import { entryKind, walkFiles } from '../data/walk.js';
-import { buildTransform, outputSideHint, toTensorInto } from '../data/transforms.js';
+import { buildTransform, outputSideHint, toTensorInto, type Transform } from '../data/transforms.js';
 import type { ResNet } from '../models/resnet.js';
 import { foldBatchNorm } from '../models/fold.js';
 import { softmax } from '../ops/activation.js';
@@ -10,9 +10,11 @@ import { Generator } from '../tensor/rng.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { ModelMeta } from './checkpoint.js';
 
+export type TopK = { label: string; index: number; probability: number }[];
+
 export interface Prediction {
   file: string;
-  top: { label: string; index: number; probability: number }[];
+  top: TopK;
   error?: string;
 }
 
@@ -34,8 +36,6 @@ export function collectImages(inputs: readonly string[]): string[] {
   return out;
 }
 
-export type TopK = { label: string; index: number; probability: number }[];
-
 /**
  * A trained model ready to classify decoded images: batch norm folded, the model's own eval
  * transforms and normalisation, softmax, top-k.
@@ -44,7 +44,7 @@ export class Classifier {
   /** How far decoding may shrink big images before the transforms (see DecodeOptions.shorterSide). */
   readonly decodeHint: number | undefined;
   private readonly net: ResNet;
-  private readonly transform: ReturnType<typeof buildTransform>;
+  private readonly transform: Transform;
 
   constructor(
     model: ResNet,
@@ -60,6 +60,7 @@ export class Classifier {
     const { meta } = this;
     const [C, H, W] = meta.inputShape;
     const k = Math.min(topK, meta.classes.length);
+    if (images.length === 0) return [];
     const x = Tensor.empty([images.length, C, H, W]);
     images.forEach((img, i) => {
       const out = this.transform(img, new Generator(0));
@@ -70,7 +71,6 @@ export class Classifier {
       }
       toTensorInto(out, meta.mean, meta.std, x.data, i * C * H * W);
     });
-    if (images.length === 0) return [];
     const probs = inferenceMode(() => softmax(this.net.call(x), 1).toArray());
     const n = meta.classes.length;
     return images.map((_, i) =>
