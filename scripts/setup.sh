@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Installs what resnext needs on Debian 12 and builds it; safe to run again (it skips what is done).
 #   system packages  libdnnl-dev (oneDNN: the GEMM of the native kernels), g++ and make (the addon),
-#                    dataset-fashion-mnist (the demo's data)
+#                    dataset-fashion-mnist (the demo's data), chromium-headless-shell (the browser tests
+#                    of the web page; playwright-core drives it and downloads no browser of its own)
 #   npm packages     npm ci, which also builds the native addon and the TypeScript
 # Without root (and no sudo) the system packages are skipped with a notice: everything still runs,
-# on the TypeScript kernels, except the Fashion-MNIST demo.
+# on the TypeScript kernels, except the Fashion-MNIST demo and the browser tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
 dpkg -s libdnnl-dev >/dev/null 2>&1 || missing+=(libdnnl-dev)
 dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || missing+=(dataset-fashion-mnist)
+dpkg -s chromium-headless-shell >/dev/null 2>&1 || missing+=(chromium-headless-shell)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
 command -v make >/dev/null 2>&1 || missing+=(make)
 if [ ${#missing[@]} -gt 0 ]; then

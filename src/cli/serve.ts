@@ -2,6 +2,9 @@ import type { AddressInfo } from 'node:net';
 import { Command } from 'commander';
 import { useBackend } from '../backend/index.js';
 import { DEFAULT_SERVE_LIMITS, createPredictServer } from '../serve/server.js';
+import { exportOnnx } from '../io/onnx.js';
+import { modelCard } from '../train/card.js';
+import { onnxMetadata } from '../train/export.js';
 import { loadTrainedModel } from '../train/model-setup.js';
 import { Classifier } from '../train/predict.js';
 import { backendOption, positiveInt } from './args.js';
@@ -26,7 +29,9 @@ const port = (value: string): number => {
 export function serveCommand(): Command {
   const d = DEFAULT_SERVE_LIMITS;
   return new Command('serve')
-    .description('serve a trained model over HTTP: POST /v1/predict, GET /v1/model, GET /healthz')
+    .description(
+      'serve a trained model over HTTP: a web page at / (inference in the browser or on the server), POST /v1/predict, GET /v1/model, GET /v1/model.onnx, GET /v1/card, GET /healthz',
+    )
     .requiredOption('-w, --weights <file>', 'weights written by resnext train (best.safetensors)')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port (0: any free one)', port, 8080)
@@ -55,7 +60,18 @@ export function serveCommand(): Command {
       const { model, meta } = await loadTrainedModel(flags.weights, { strict: true });
       const service = createPredictServer(
         new Classifier(model, meta),
-        { meta, parameters: model.parameterCount() },
+        {
+          meta,
+          parameters: model.parameterCount(),
+          card: modelCard(model, meta, flags.weights),
+          onnx: () =>
+            exportOnnx(model, {
+              inputShape: meta.inputShape,
+              foldBatchNorm: true,
+              metadata: onnxMetadata(meta),
+              name: meta.arch,
+            }),
+        },
         {
           maxBodyBytes: flags.maxBodyMb * 2 ** 20,
           queueCapacity: flags.queue,
@@ -70,7 +86,7 @@ export function serveCommand(): Command {
       const address = service.server.address() as AddressInfo;
       const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
       console.log(
-        `serving ${meta.arch} (${meta.classes.length} classes) on http://${host}:${address.port}: POST /v1/predict, GET /v1/model`,
+        `serving ${meta.arch} (${meta.classes.length} classes) on http://${host}:${address.port}: the page at /, POST /v1/predict, GET /v1/model`,
       );
       const stop = (signal: string): void => {
         console.log(`${signal}: finishing the requests in flight, then stopping`);

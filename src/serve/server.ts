@@ -5,6 +5,9 @@
  *                      timings (ms); several files give { predictions: [...], timings }.
  *   GET  /v1/model     the model's metadata (architecture, classes, input, normalisation)
  *   GET  /healthz      { status, queued }
+ *   GET  /v1/model.onnx the network as ONNX (batch norm folded), for the page's in-browser inference
+ *   GET  /v1/card      the model card (architecture, classes, input, training data and history)
+ *   GET  /             the web page (web/index.html; its assets under /app/ and /ort/, see static.ts)
  * Limits keep it alive: body size (413), decoded pixels and undecodable images (400), a bounded queue
  * (503 when full), a wait limit (504); every error is JSON { error }.
  */
@@ -12,9 +15,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import busboy from 'busboy';
 import { decodeImageBytes, ImageDecodeError, type RawImage } from '../data/image.js';
 import { MAX_IMAGE_PIXELS } from '../data/limits.js';
+import type { ModelCard } from '../train/card.js';
 import type { ModelMeta } from '../train/meta.js';
 import type { Classifier } from '../train/predict.js';
 import { InferenceQueue, QueueFullError, QueueTimeoutError } from './queue.js';
+import { ISOLATION_HEADERS, StaticFiles } from './static.js';
 
 export interface ServeLimits {
   /** Largest request body (all files together), bytes. Default 20 MB. */
@@ -52,6 +57,7 @@ class HttpError extends Error {
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
+    ...ISOLATION_HEADERS,
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(text),
   });
@@ -121,6 +127,8 @@ function readMultipart(
   });
 }
 
+const API_PATHS = ['/v1/predict', '/v1/model', '/v1/model.onnx', '/v1/card', '/healthz'];
+
 export interface PredictServer {
   server: Server;
   queue: InferenceQueue;
@@ -128,9 +136,19 @@ export interface PredictServer {
   close(): Promise<void>;
 }
 
+/** What the server says about its model besides running it. */
+export interface ServedModel {
+  meta: ModelMeta;
+  parameters: number;
+  /** The model card; GET /v1/card answers 404 without one. */
+  card?: ModelCard;
+  /** The model as ONNX, made on the first GET /v1/model.onnx; without it the page runs on the server only. */
+  onnx?: () => Uint8Array;
+}
+
 export function createPredictServer(
   classifier: Classifier,
-  info: { meta: ModelMeta; parameters: number },
+  info: ServedModel,
   limits: Partial<ServeLimits> = {},
 ): PredictServer {
   const l: ServeLimits = { ...DEFAULT_SERVE_LIMITS, ...limits };
@@ -148,7 +166,22 @@ export function createPredictServer(
     mean: meta.mean,
     std: meta.std,
     eval_transforms: meta.evalTransforms,
+    onnx: info.onnx ? '/v1/model.onnx' : null,
   };
+  const files = new StaticFiles();
+  let onnxBytes: Uint8Array | undefined;
+
+  function sendOnnx(res: ServerResponse): void {
+    if (!info.onnx) throw new HttpError(404, 'this server was started without an ONNX export of its model');
+    onnxBytes ??= info.onnx();
+    res.writeHead(200, {
+      ...ISOLATION_HEADERS,
+      'content-type': 'application/octet-stream',
+      'content-length': onnxBytes.byteLength,
+      'cache-control': 'no-cache',
+    });
+    res.end(onnxBytes);
+  }
 
   async function predict(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
     const started = performance.now();
@@ -193,12 +226,18 @@ export function createPredictServer(
     const route = `${req.method} ${url.pathname}`;
     if (route === 'POST /v1/predict') return predict(req, res, url);
     if (route === 'GET /v1/model') return sendJson(res, 200, modelInfo);
+    if (route === 'GET /v1/model.onnx') return sendOnnx(res);
+    if (route === 'GET /v1/card') {
+      if (!info.card) throw new HttpError(404, 'this server has no model card');
+      return sendJson(res, 200, info.card);
+    }
     if (route === 'GET /healthz') return sendJson(res, 200, { status: 'ok', queued: queue.size });
-    if (['/v1/predict', '/v1/model', '/healthz'].includes(url.pathname))
+    if ((req.method === 'GET' || req.method === 'HEAD') && files.serve(url.pathname, res)) return;
+    if (API_PATHS.includes(url.pathname))
       throw new HttpError(405, `${req.method} is not allowed on ${url.pathname}`);
     throw new HttpError(
       404,
-      `no such endpoint: ${url.pathname} (POST /v1/predict, GET /v1/model, GET /healthz)`,
+      `no such endpoint: ${url.pathname} (GET / for the page; POST /v1/predict, GET /v1/model, GET /v1/model.onnx, GET /v1/card, GET /healthz)`,
     );
   }
 

@@ -3,7 +3,15 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Classifier, createModel, predictFiles, type PredictServer } from '../../src/index.js';
+import onnxProto from 'onnx-proto';
+import {
+  Classifier,
+  createModel,
+  exportOnnx,
+  modelCard,
+  predictFiles,
+  type PredictServer,
+} from '../../src/index.js';
 import type { RawImage } from '../../src/data/image.js';
 import { createPredictServer } from '../../src/serve/server.js';
 import { InferenceQueue, QueueFullError, QueueTimeoutError } from '../../src/serve/queue.js';
@@ -106,6 +114,64 @@ describe('resnext serve: the HTTP endpoint', () => {
       input_shape: [3, 32, 32],
     });
     expect(await (await fetch(`${base}/healthz`)).json()).toEqual({ status: 'ok', queued: 0 });
+  });
+
+  it('serves the page and its assets cross-origin isolated, and nothing beside them', async () => {
+    const page = await fetch(`${base}/`);
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(page.headers.get('cross-origin-opener-policy')).toBe('same-origin');
+    expect(page.headers.get('cross-origin-embedder-policy')).toBe('require-corp');
+    const html = await page.text();
+    for (const asset of ['/app/page.css', '/app/page.js', '/ort/ort.all.min.mjs']) {
+      expect(html).toContain(asset);
+      const res = await fetch(`${base}${asset}`);
+      expect(res.status, asset).toBe(200);
+      expect(res.headers.get('cross-origin-embedder-policy')).toBe('require-corp');
+    }
+    const wasm = await fetch(`${base}/ort/ort-wasm-simd-threaded.jsep.wasm`, { method: 'HEAD' });
+    expect([wasm.status, wasm.headers.get('content-type')]).toEqual([200, 'application/wasm']);
+    for (const path of [
+      '/app/../package.json',
+      '/ort/package.json',
+      '/app/',
+      '/ort/../../package.json',
+      '/web/index.html',
+    ])
+      expect((await fetch(`${base}${path}`)).status, path).toBe(404);
+    // Without an ONNX export or a card the server says so, and the page keeps to server mode.
+    expect(await (await fetch(`${base}/v1/model.onnx`)).json()).toEqual({
+      error: 'this server was started without an ONNX export of its model',
+    });
+    expect((await fetch(`${base}/v1/card`)).status).toBe(404);
+    expect(((await (await fetch(`${base}/v1/model`)).json()) as { onnx: unknown }).onnx).toBeNull();
+  });
+
+  it('serves its model as ONNX (made once) and its model card', async () => {
+    let exports = 0;
+    const card = modelCard(model, meta, join(dir, 'none.safetensors'));
+    const other = createPredictServer(new Classifier(model, meta), {
+      meta,
+      parameters: 1,
+      card,
+      onnx: () => {
+        exports++;
+        return exportOnnx(model, { inputShape: meta.inputShape, foldBatchNorm: true });
+      },
+    });
+    await new Promise<void>((r) => other.server.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(other.server.address() as AddressInfo).port}`;
+    const first = new Uint8Array(await (await fetch(`${url}/v1/model.onnx`)).arrayBuffer());
+    const second = new Uint8Array(await (await fetch(`${url}/v1/model.onnx`)).arrayBuffer());
+    expect(exports).toBe(1);
+    expect(second).toEqual(first);
+    const proto = onnxProto.onnx.ModelProto.decode(first);
+    expect(proto.graph!.node!.some((n) => n.opType === 'BatchNormalization')).toBe(false);
+    expect(((await (await fetch(`${url}/v1/model`)).json()) as { onnx: unknown }).onnx).toBe(
+      '/v1/model.onnx',
+    );
+    expect(await (await fetch(`${url}/v1/card`)).json()).toEqual(JSON.parse(JSON.stringify(card)));
+    await other.close();
   });
 
   it('finishes a request in flight when it is closed', async () => {
