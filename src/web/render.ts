@@ -2,7 +2,8 @@
  * The page's DOM: one result per image (the image, its top classes as bars, the time and what ran)
  * and the model card. Text from the model (class names come from folder names) is set as text,
  * never as HTML. Results carry their figures as data attributes for tests and scripts:
- *   li.result[data-file][data-state="done"|"error"], li[data-label][data-probability] per class.
+ *   li.result[data-file][data-state="done"|"error"][data-decode-ms][data-inference-ms][data-total-ms],
+ *   li[data-label][data-probability] per class.
  */
 import type { CardInfo, ModelInfo, Outcome } from './model.js';
 
@@ -68,7 +69,9 @@ export function showResult(item: HTMLLIElement, outcome: Outcome): void {
   }
   const { timings } = outcome;
   item.dataset.state = 'done';
+  item.dataset.decodeMs = String(timings.decode_ms);
   item.dataset.inferenceMs = String(timings.inference_ms);
+  item.dataset.totalMs = String(timings.total_ms);
   body.replaceChildren(
     title,
     top,
