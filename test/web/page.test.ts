@@ -115,12 +115,17 @@ describe.skipIf(!found && !required)('the web page of resnext serve, in headless
     server?.kill('SIGTERM');
   });
 
-  async function open(mode: string): Promise<{ page: Page; errors: { text: string; url: string }[] }> {
+  /** The page in `mode`, with its console errors and the addresses of everything it fetched. */
+  async function open(
+    mode: string,
+  ): Promise<{ page: Page; errors: { text: string; url: string }[]; requests: string[] }> {
     const page = await browser.newPage();
     const errors = collectErrors(page);
+    const requests: string[] = [];
+    page.on('request', (r) => requests.push(r.url()));
     await page.goto(`${base}/?mode=${mode}`);
     await page.waitForSelector('body[data-ready=true]');
-    return { page, errors };
+    return { page, errors, requests };
   }
 
   /** Results as the page shows them, once `count` are finished. */
@@ -154,7 +159,7 @@ describe.skipIf(!found && !required)('the web page of resnext serve, in headless
   it.each(['server', 'wasm', 'webgpu'])(
     'in %s mode shows the top classes of resnext predict, and an error for a file that is no image',
     async (mode) => {
-      const { page, errors } = await open(mode);
+      const { page, errors, requests } = await open(mode);
       expect(await page.isChecked(`input[name=mode][value=${mode}]`)).toBe(true);
       expect(await page.textContent('#engine-line')).toBe(`inference: ${ranOn[mode]}`);
       expect(await page.evaluate(() => crossOriginIsolated)).toBe(true);
@@ -178,6 +183,9 @@ describe.skipIf(!found && !required)('the web page of resnext serve, in headless
           ? [{ text: expect.stringContaining('status of 400'), url: `${base}/v1/predict?top_k=5` }]
           : [];
       expect(errors).toEqual(expectedErrors);
+      // Offline: everything comes from the server (or from the page's own blobs).
+      expect(requests.filter((url) => !url.startsWith(`${base}/`) && !url.startsWith('blob:'))).toEqual([]);
+      if (mode !== 'server') expect(requests).toContain(`${base}/v1/model.onnx`);
       await page.close();
     },
   );
