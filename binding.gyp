@@ -18,12 +18,81 @@
         "native/src/pool.cc",
         "native/src/softmax.cc"
       ],
-      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
-      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
-      "cflags!": ["-fno-exceptions"],
-      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
-      "cflags_cc": ["-std=c++17", "-O3", "-fopenmp", "-fno-math-errno", "-ffp-contract=off", "-Wall", "-Wextra", "-Wno-unused-parameter"],
-      "libraries": ["-ldnnl", "-fopenmp"]
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")"
+      ],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NAPI_CPP_EXCEPTIONS"
+      ],
+      "cflags!": [
+        "-fno-exceptions"
+      ],
+      "cflags_cc!": [
+        "-fno-exceptions",
+        "-fno-rtti"
+      ],
+      "cflags_cc": [
+        "-std=c++17",
+        "-O3",
+        "-fopenmp",
+        "-fno-math-errno",
+        "-ffp-contract=off",
+        "-Wall",
+        "-Wextra",
+        "-Wno-unused-parameter"
+      ],
+      "libraries": [
+        "-ldnnl",
+        "-fopenmp"
+      ]
+    },
+    {
+      "target_name": "resnext_mpi",
+      "sources": [
+        "native/src/mpi.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")"
+      ],
+      "defines": [
+        "NAPI_VERSION=8",
+        "NAPI_CPP_EXCEPTIONS"
+      ],
+      "cflags!": [
+        "-fno-exceptions"
+      ],
+      "cflags_cc!": [
+        "-fno-exceptions",
+        "-fno-rtti"
+      ],
+      "cflags_cc": [
+        "-std=c++17",
+        "-O2",
+        "-Wall",
+        "-Wextra",
+        "-Wno-unused-parameter"
+      ],
+      "conditions": [
+        [
+          "have_mpi==1",
+          {
+            "defines": [
+              "RESNEXT_HAVE_MPI", "OMPI_SKIP_MPICXX"
+            ],
+            "cflags_cc": [
+              "<!@(pkg-config --cflags ompi-c 2>/dev/null || true)"
+            ],
+            "libraries": [
+              "<!@(pkg-config --libs ompi-c 2>/dev/null || true)",
+              "-ldl"
+            ]
+          }
+        ]
+      ]
     }
-  ]
+  ],
+  "variables": {
+    "have_mpi": "<!(pkg-config --exists ompi-c && echo 1 || echo 0)"
+  }
 }

@@ -1,3 +1,4 @@
+import { joinWorld } from '../distributed/world.js';
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { modelsCommand } from './models.js';
@@ -34,6 +35,12 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     if (err instanceof CommanderError) {
       process.exitCode = err.exitCode;
       return;
+    }
+    const { world } = joinWorld();
+    if (world.size > 1) {
+      // One rank failing ends the job: the others would wait for it in the next allreduce.
+      console.error(`resnext: rank ${world.rank} of ${world.size}: ${(err as Error).message}`);
+      world.abort(1);
     }
     console.error(`resnext: ${(err as Error).message}`);
     process.exitCode = 1;

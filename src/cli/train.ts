@@ -1,3 +1,4 @@
+import { joinWorld, launchedRank } from '../distributed/world.js';
 import { Command, Option } from 'commander';
 import { useBackend } from '../backend/index.js';
 import { listModels } from '../models/registry.js';
@@ -169,6 +170,11 @@ export function trainCommand(): Command {
     .action(async (flags: TrainFlags, command: Command) => {
       const { data, out, resume, summary, backend, progress, ...settings } = flags;
       if (backend) useBackend(backend);
+      const { notice } = joinWorld();
+      if (notice) {
+        if (launchedRank() !== 0) return;
+        console.error(`resnext: ${notice}`);
+      }
       const hooks = { printSummary: summary, progress };
       let result;
       if (resume !== undefined) {

@@ -25,6 +25,13 @@ export interface LoaderOptions extends SampleOptions {
   dropLast?: boolean;
   /** Fail on an unreadable image instead of skipping it. */
   strict?: boolean;
+  /**
+   * This rank's part of every epoch in data-parallel training, as PyTorch's DistributedSampler: the
+   * epoch's order (the same on every rank) is cut into `size` interleaved shards, rank r taking
+   * positions r, r + size, ...; `pad` repeats the first samples so that every shard has the same
+   * length (training: every rank takes the same number of steps).
+   */
+  shard?: { rank: number; size: number; pad: boolean };
 }
 
 export interface Batch {
@@ -82,8 +89,18 @@ export class DataLoader {
     }
   }
 
+  /** Samples this loader gives per epoch: the dataset, or this rank's shard of it. */
+  get samplesPerEpoch(): number {
+    const shard = this.options.shard;
+    if (!shard || shard.size === 1) return this.dataset.length;
+    const n = this.dataset.length;
+    return shard.pad
+      ? Math.ceil(n / shard.size)
+      : Math.floor(n / shard.size) + (shard.rank < n % shard.size ? 1 : 0);
+  }
+
   get batchesPerEpoch(): number {
-    const n = this.dataset.length / this.options.batchSize;
+    const n = this.samplesPerEpoch / this.options.batchSize;
     return this.options.dropLast ? Math.floor(n) : Math.ceil(n);
   }
 
@@ -93,8 +110,14 @@ export class DataLoader {
 
   /** The dataset indices of each batch of an epoch, in order. */
   epochBatches(epoch: number): number[][] {
-    const order = Array.from({ length: this.dataset.length }, (_, i) => i);
+    let order = Array.from({ length: this.dataset.length }, (_, i) => i);
     if (this.options.shuffle) new Generator(this.options.seed * 1000003 + epoch).shuffle(order);
+    const shard = this.options.shard;
+    if (shard && shard.size > 1) {
+      const padded = shard.pad ? this.samplesPerEpoch * shard.size : order.length;
+      for (let i = 0; order.length < padded; i++) order.push(order[i]!);
+      order = order.filter((_, i) => i % shard.size === shard.rank);
+    }
     const batches: number[][] = [];
     for (let b = 0; b < this.batchesPerEpoch; b++) {
       batches.push(order.slice(b * this.options.batchSize, (b + 1) * this.options.batchSize));

@@ -4,6 +4,7 @@
  */
 import { backward } from '../autograd/backward.js';
 import type { DataLoader } from '../data/loader.js';
+import type { DataParallel } from '../distributed/data-parallel.js';
 import type { ResNet } from '../models/resnet.js';
 import { crossEntropy } from '../ops/loss.js';
 import type { Optimizer } from '../optim/optimizer.js';
@@ -28,6 +29,8 @@ export interface EpochContext {
   log: (line: string) => void;
   /** Called after every optimizer step; returns true to stop after it (Ctrl-C, a step limit). */
   afterStep: (batch: number, loss: number) => boolean;
+  /** The ranks of a data-parallel run (gradients averaged before each step; decisions agreed). */
+  parallel?: DataParallel;
 }
 
 export type EpochOutcome =
@@ -47,7 +50,11 @@ export async function trainOneEpoch(
   ctx.model.train();
   const stepsPerEpoch = ctx.loader.batchesPerEpoch;
   const progress = new EpochProgress(ctx.label, stepsPerEpoch, process.stderr, ctx.showProgress);
-  const sums = state.partial ?? { lossSum: 0, correct: 0, count: 0, seconds: 0 };
+  // This rank's sums of the epoch; with several ranks they are added over the ranks at the end, to
+  // what a resumed epoch had before (already summed over the ranks).
+  const base = state.partial ?? { lossSum: 0, correct: 0, count: 0, seconds: 0 };
+  const parallel = ctx.parallel;
+  const sums = parallel?.distributed ? { lossSum: 0, correct: 0, count: 0, seconds: base.seconds } : base;
   let skipped = 0;
   let stop = false;
   progress.start(state.batch);
@@ -60,16 +67,20 @@ export async function trainOneEpoch(
       ctx.optimizer.zeroGrad();
       const logits = ctx.model.call(batch.x);
       const loss = crossEntropy(logits, batch.y, { labelSmoothing: ctx.labelSmoothing });
-      const lossValue = loss.item();
+      const localLoss = loss.item();
+      // Every rank sees the mean loss, so that all stop together on a non-finite one.
+      const lossValue = parallel ? parallel.mean(localLoss) : localLoss;
       if (!Number.isFinite(lossValue)) return { kind: 'nan', loss: lossValue, batch: batch.index };
       backward(loss);
+      parallel?.averageGradients();
       ctx.optimizer.step();
+      parallel?.broadcastBuffers();
       state.step++;
       ctx.schedule.apply(state.step);
       const n = batch.y.numel;
       const predictions = new ClassificationMetrics(ctx.classes);
-      predictions.update(logits, batch.y, lossValue);
-      sums.lossSum += lossValue * n;
+      predictions.update(logits, batch.y, localLoss);
+      sums.lossSum += localLoss * n;
       sums.correct += predictions.accuracy * n;
       sums.count += n;
       state.batch = batch.index + 1;
@@ -83,10 +94,17 @@ export async function trainOneEpoch(
       });
       await yieldToEventLoop();
       stop = ctx.afterStep(batch.index, lossValue);
+      if (parallel) stop = parallel.any(stop);
       if (stop) break;
     }
   } finally {
     progress.stop();
+  }
+  if (parallel?.distributed) {
+    const total = parallel.sum(Float64Array.from([sums.lossSum, sums.correct, sums.count]));
+    sums.lossSum = base.lossSum + total[0]!;
+    sums.correct = base.correct + total[1]!;
+    sums.count = base.count + total[2]!;
   }
   const complete = state.batch >= stepsPerEpoch;
   return { kind: stop && !complete ? 'stopped' : 'finished', sums, skipped };
@@ -102,9 +120,14 @@ export async function validate(
   epoch: number,
   sums: EpochSums,
   shouldStop?: () => boolean,
+  parallel?: DataParallel,
 ): Promise<{ record: EpochRecord; metrics: ClassificationMetrics; seconds: number; stopped: boolean }> {
   const start = performance.now();
-  const { metrics, stopped } = await evaluate(ctx.model, loader, ctx.classes, { shouldStop });
+  const evaluated = await evaluate(ctx.model, loader, ctx.classes, { shouldStop });
+  const { metrics } = evaluated;
+  // Each rank validated its shard: the metrics of the whole set are the sums over the ranks.
+  const stopped = parallel ? parallel.any(evaluated.stopped) : evaluated.stopped;
+  if (parallel?.distributed) metrics.reduceWith((v) => parallel.sum(v));
   const record: EpochRecord = {
     epoch,
     trainLoss: sums.lossSum / Math.max(1, sums.count),

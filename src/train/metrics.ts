@@ -41,6 +41,15 @@ export class ClassificationMetrics {
     this.count += n;
   }
 
+  /** Replaces the counts by their sums over the ranks of a data-parallel run (`sum` allreduces). */
+  reduceWith(sum: (values: Float64Array) => Float64Array): void {
+    const flat = this.matrix.flat();
+    const values = sum(Float64Array.from([this.lossSum, this.top1, this.top5, this.count, ...flat]));
+    [this.lossSum, this.top1, this.top5, this.count] = values;
+    const C = this.classes.length;
+    for (let i = 0; i < C * C; i++) this.matrix[Math.floor(i / C)]![i % C] = values[4 + i]!;
+  }
+
   get loss(): number {
     return this.count ? this.lossSum / this.count : NaN;
   }

@@ -6,6 +6,8 @@
  */
 import { getBackend, releaseFreeMemory, setNativeThreads } from '../backend/index.js';
 import { DataLoader } from '../data/loader.js';
+import { DataParallel } from '../distributed/data-parallel.js';
+import { joinWorld, type World } from '../distributed/world.js';
 import { createModel } from '../models/registry.js';
 import type { ResNet } from '../models/resnet.js';
 import { Adam, AdamW } from '../optim/adam.js';
@@ -106,7 +108,13 @@ async function openResumed(
   return { config, resumed };
 }
 
-function loaders(config: TrainConfig, data: PreparedData): { train: DataLoader; val: DataLoader } {
+function loaders(
+  config: TrainConfig,
+  data: PreparedData,
+  world: World,
+): { train: DataLoader; val: DataLoader } {
+  const { rank, size } = world;
+  const trainSamples = size > 1 ? Math.ceil(data.train.length / size) : data.train.length;
   const common = {
     mean: data.mean,
     std: data.std,
@@ -123,13 +131,15 @@ function loaders(config: TrainConfig, data: PreparedData): { train: DataLoader; 
       shuffle: true,
       // As PyTorch's default, keep the last partial batch, unless it would hold a single image (batch
       // norm cannot train on one value per channel).
-      dropLast: data.train.length % config.batchSize === 1,
+      dropLast: trainSamples % config.batchSize === 1,
+      shard: { rank, size, pad: true },
     }),
     val: new DataLoader(data.val, {
       ...common,
       transforms: data.evalTransforms,
       batchSize: Math.max(config.batchSize, 64),
       shuffle: false,
+      shard: { rank, size, pad: false },
     }),
   };
 }
@@ -174,14 +184,15 @@ function nonFiniteState(model: ResNet, optimizer: Optimizer<object>): string | n
 /** Starts a run in `config.out`, which must not hold one already. */
 export async function train(config: TrainConfig, hooks: TrainHooks = {}): Promise<TrainResult> {
   const files = new RunFiles(config.out);
-  const release = files.lock(logFor(hooks));
+  const { world } = joinWorld();
+  const release = lockFor(files, world, hooks);
   try {
     if (files.hasCheckpoint()) {
       throw new Error(
         `${config.out} already holds a run (last.safetensors); continue it with resumeTraining (resnext train --resume), or choose another out folder`,
       );
     }
-    return await run(files, config, null, hooks);
+    return await run(files, config, null, hooks, world);
   } finally {
     release();
   }
@@ -194,17 +205,24 @@ export async function resumeTraining(
   hooks: TrainHooks = {},
 ): Promise<TrainResult> {
   const files = new RunFiles(out);
-  const release = files.lock(logFor(hooks));
+  const { world } = joinWorld();
+  const release = lockFor(files, world, hooks);
   try {
     const { config, resumed } = await openResumed(files, overrides);
-    return await run(files, config, resumed, hooks);
+    return await run(files, config, resumed, hooks, world);
   } finally {
     release();
   }
 }
 
-function logFor(hooks: TrainHooks): (line: string) => void {
+function logFor(hooks: TrainHooks, world?: World): (line: string) => void {
+  if (world && world.rank !== 0) return () => undefined;
   return hooks.log ?? ((line: string) => process.stdout.write(`${line}\n`));
+}
+
+/** Rank 0 alone writes the run folder, so it alone locks it. */
+function lockFor(files: RunFiles, world: World, hooks: TrainHooks): () => void {
+  return world.rank === 0 ? files.lock(logFor(hooks)) : () => undefined;
 }
 
 /** Everything a run holds once it is set up. */
@@ -213,6 +231,9 @@ interface Run {
   config: TrainConfig;
   hooks: TrainHooks;
   log: (line: string) => void;
+  /** Whether this process writes the run folder (rank 0). */
+  writer: boolean;
+  parallel: DataParallel;
   data: PreparedData;
   model: ResNet;
   optimizer: Optimizer<{ momentum?: number; beta1?: number }>;
@@ -231,10 +252,13 @@ async function setUp(
   config: TrainConfig,
   resumed: Resumed | null,
   hooks: TrainHooks,
+  world: World,
 ): Promise<Run> {
-  const log = logFor(hooks);
+  const log = logFor(hooks, world);
+  const writer = world.rank === 0;
   checkConfig(config);
-  for (const name of files.removeStaleTemps()) log(`removed ${name}, left by an interrupted write`);
+  if (writer)
+    for (const name of files.removeStaleTemps()) log(`removed ${name}, left by an interrupted write`);
   if (config.threads) setNativeThreads(config.threads);
   manualSeed(config.seed);
 
@@ -271,7 +295,9 @@ async function setUp(
     state = parseRunState(resumed.extra.run, files.lastPath);
     log(`resuming ${files.dir} at epoch ${state.epoch + 1}, batch ${state.batch} (step ${state.step})`);
   }
-  const { train: trainLoader, val: valLoader } = loaders(config, data);
+  const parallel = new DataParallel(world, model);
+  parallel.broadcastState(optimizer);
+  const { train: trainLoader, val: valLoader } = loaders(config, data, world);
   const schedule = scheduleFor(config, optimizer, trainLoader.batchesPerEpoch);
   schedule.apply(state.step);
   const meta: ModelMeta = {
@@ -282,7 +308,7 @@ async function setUp(
     std: data.std,
     evalTransforms: data.evalTransforms,
   };
-  await files.writeConfig(config);
+  if (writer) await files.writeConfig(config);
 
   const report = summarize(model, data.inputShape);
   if (hooks.printSummary) log(report.text);
@@ -297,12 +323,23 @@ async function setUp(
   log(
     `optimizer ${config.optimizer} lr ${config.lr}, schedule ${config.scheduler}, ${config.epochs} epoch${config.epochs === 1 ? '' : 's'}`,
   );
-  const settings = { ...config, backend: getBackend().name, parameters: report.totalParams };
+  if (world.size > 1)
+    log(
+      `data-parallel: ${world.size} ranks (${world.library}), batch ${config.batchSize} per rank (${config.batchSize * world.size} in all), gradients averaged by allreduce; rank 0 writes the run`,
+    );
+  const settings = {
+    ...config,
+    backend: getBackend().name,
+    parameters: report.totalParams,
+    ...(world.size > 1 ? { ranks: world.size } : {}),
+  };
   return {
     files,
     config,
     hooks,
     log,
+    writer,
+    parallel,
     data,
     model,
     optimizer,
@@ -340,8 +377,9 @@ async function runEpoch(r: Run, epoch: number, stop: StopControl): Promise<Epoch
     classes: r.data.classes,
     labelSmoothing: config.labelSmoothing,
     label: `epoch ${epoch + 1}/${config.epochs}`,
-    showProgress: r.hooks.progress ?? true,
+    showProgress: r.writer && (r.hooks.progress ?? true),
     log: r.log,
+    parallel: r.parallel,
     afterStep: (batch, loss) => {
       r.hooks.onStep?.(epoch, batch, loss);
       return stop.afterStep();
@@ -366,16 +404,23 @@ async function runEpoch(r: Run, epoch: number, stop: StopControl): Promise<Epoch
   if (outcome.kind === 'stopped') {
     state.epoch = epoch;
     state.partial = outcome.sums;
-    await files.saveLast(model, r.meta, optimizer, state);
+    if (r.writer) await files.saveLast(model, r.meta, optimizer, state);
     const message = `interrupted at epoch ${epoch + 1}, batch ${state.batch}; checkpoint saved to ${files.lastPath}.`;
     return { stop: true, status: 'interrupted', message };
   }
-  const validation = await validate(ctx, r.valLoader, epoch + 1, outcome.sums, () => stop.requested());
+  const validation = await validate(
+    ctx,
+    r.valLoader,
+    epoch + 1,
+    outcome.sums,
+    () => stop.requested(),
+    r.parallel,
+  );
   if (validation.stopped) {
     // The epoch's training is complete: a resume starts with its validation.
     state.epoch = epoch;
     state.partial = outcome.sums;
-    await files.saveLast(model, r.meta, optimizer, state);
+    if (r.writer) await files.saveLast(model, r.meta, optimizer, state);
     const message = `interrupted while validating epoch ${epoch + 1}; checkpoint saved to ${files.lastPath}.`;
     return { stop: true, status: 'interrupted', message };
   }
@@ -393,18 +438,26 @@ async function runEpoch(r: Run, epoch: number, stop: StopControl): Promise<Epoch
       valAcc: record.valAcc,
       matrix: metrics.matrix.map((row) => [...row]),
     };
-    await files.saveBest(model, r.meta, record);
+    if (r.writer) await files.saveBest(model, r.meta, record);
   }
-  await files.saveLast(model, r.meta, optimizer, state);
-  await files.writeHistory(state.history);
-  await files.writeReport(
-    `${config.arch} on ${config.data}`,
-    r.settings,
-    r.data.classes,
-    state,
-    improved ? metrics : null,
+  if (r.writer) {
+    await files.saveLast(model, r.meta, optimizer, state);
+    await files.writeHistory(state.history);
+    await files.writeReport(
+      `${config.arch} on ${config.data}`,
+      r.settings,
+      r.data.classes,
+      state,
+      improved ? metrics : null,
+    );
+  }
+  const allreduce = r.parallel.takeAllreduceStats();
+  r.log(
+    epochLine(record, config.epochs, seconds, improved, outcome.skipped) +
+      (r.parallel.distributed
+        ? ` | allreduce ${allreduce.seconds.toFixed(1)} s, ${(allreduce.bytes / 2 ** 20 / Math.max(1, r.trainLoader.batchesPerEpoch)).toFixed(1)} MB/step`
+        : ''),
   );
-  r.log(epochLine(record, config.epochs, seconds, improved, outcome.skipped));
   releaseFreeMemory();
   return { stop: false };
 }
@@ -414,8 +467,9 @@ async function run(
   config: TrainConfig,
   resumed: Resumed | null,
   hooks: TrainHooks,
+  world: World,
 ): Promise<TrainResult> {
-  const r = await setUp(files, config, resumed, hooks);
+  const r = await setUp(files, config, resumed, hooks, world);
   const { state } = r;
   // Ctrl-C (or the hooks' step limit) stops the run after the current step, with a checkpoint.
   let interrupted = false;
@@ -441,7 +495,7 @@ async function run(
         ({ status, message } = end);
         break;
       }
-      if (interrupted) {
+      if (r.parallel.any(interrupted)) {
         status = 'interrupted';
         message = `interrupted after epoch ${epoch + 1}; checkpoint saved to ${files.lastPath}.`;
         break;
