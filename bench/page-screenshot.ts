@@ -5,15 +5,14 @@
  *   --fashion-mnist 4    adds the first test image of each of 4 Fashion-MNIST classes (as 28x28 PNGs)
  *   --mode wasm|server|webgpu (default wasm), --width 1100
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { DEFAULT_FASHION_MNIST_DIR, loadIdxDataset } from '../src/data/datasets.js';
-import { packageRoot } from '../src/util/package-root.js';
 import { launchChromium } from './browser.js';
+import { startServer } from './serve-process.js';
 
 const { values: args, positionals } = parseArgs({
   allowPositionals: true,
@@ -48,23 +47,7 @@ if (samples > 0) {
 }
 if (images.length === 0) throw new Error('no images: name some, or pass --fashion-mnist N');
 
-const server = spawn(process.execPath, [
-  join(packageRoot(), 'bin', 'resnext.js'),
-  'serve',
-  '--weights',
-  args.weights,
-  '--port',
-  '0',
-]);
-const base = await new Promise<string>((resolve, reject) => {
-  let out = '';
-  server.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-    const m = /on (http:\/\/[\d.]+:\d+)/.exec(out);
-    if (m) resolve(m[1]!);
-  });
-  server.on('exit', () => reject(new Error(`serve exited: ${out}`)));
-});
+const { process: server, url: base } = await startServer(args.weights);
 const browser = await launchChromium();
 try {
   const page = await browser.newPage({ viewport: { width: Number(args.width), height: 800 } });

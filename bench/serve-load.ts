@@ -5,16 +5,14 @@
  *   npm run bench:serve                                   resnext50_32x4d (seeded weights), c = 1, 8, 32
  *   npm run bench:serve -- --weights runs/x/best.safetensors --concurrency 1,4 --seconds 10 --json
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import sharp from 'sharp';
-import { createModel, nativeInfo, saveCheckpoint } from '../src/index.js';
-import { IMAGENET_MEAN, IMAGENET_STD } from '../src/models/registry.js';
-import { packageRoot } from '../src/util/package-root.js';
+import { nativeInfo } from '../src/index.js';
+import { seededWeights, startServer } from './serve-process.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -27,19 +25,7 @@ const { values: args } = parseArgs({
 });
 
 const work = mkdtempSync(join(tmpdir(), 'serve-load-'));
-let weights = args.weights;
-if (!weights) {
-  weights = join(work, 'model.safetensors');
-  const classes = Array.from({ length: 1000 }, (_, i) => `class${i}`);
-  await saveCheckpoint(weights, createModel(args.arch).stateDict(), {
-    arch: args.arch,
-    classes,
-    inputShape: [3, 224, 224],
-    mean: [...IMAGENET_MEAN],
-    std: [...IMAGENET_STD],
-    evalTransforms: [{ type: 'resize', size: [224, 224] }],
-  });
-}
+const weights = args.weights ?? (await seededWeights(args.arch, work));
 // A photo-like 224x224 JPEG: smooth gradients with noise.
 const raw = Buffer.alloc(224 * 224 * 3);
 for (let i = 0; i < raw.length; i++) raw[i] = (((i * 7) % 256) + Math.floor(Math.random() * 32)) % 256;
@@ -47,22 +33,7 @@ const body = await sharp(raw, { raw: { width: 224, height: 224, channels: 3 } })
   .jpeg()
   .toBuffer();
 
-const server = spawn(
-  process.execPath,
-  [join(packageRoot(), 'bin', 'resnext.js'), 'serve', '--weights', weights, '--port', '0', '--queue', '256'],
-  {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  },
-);
-const url = await new Promise<string>((resolve, reject) => {
-  let out = '';
-  server.stdout!.on('data', (d: Buffer) => {
-    out += d.toString();
-    const m = /on (http:\/\/[^:]+:\d+)/.exec(out);
-    if (m) resolve(m[1]!);
-  });
-  server.on('exit', () => reject(new Error(`serve exited: ${out}`)));
-});
+const { process: server, url } = await startServer(weights, ['--queue', '256']);
 const serverRss = (): number => {
   const status = readFileSync(`/proc/${server.pid}/status`, 'utf-8');
   return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;

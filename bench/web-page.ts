@@ -6,17 +6,14 @@
  *   npm run bench:web                                  resnext50_32x4d (seeded weights), 10 images x 3 rounds
  *   npm run bench:web -- --weights runs/x/best.safetensors --images 20 --rounds 2 --json
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
-import { createModel, saveCheckpoint } from '../src/index.js';
-import { IMAGENET_MEAN, IMAGENET_STD } from '../src/models/registry.js';
-import { packageRoot } from '../src/util/package-root.js';
 import { launchChromium } from './browser.js';
 import { median } from './stats.js';
+import { seededWeights, startServer } from './serve-process.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -31,18 +28,7 @@ const N = Number(args.images);
 const rounds = Number(args.rounds);
 
 const work = mkdtempSync(join(tmpdir(), 'web-bench-'));
-let weights = args.weights;
-if (!weights) {
-  weights = join(work, 'model.safetensors');
-  await saveCheckpoint(weights, createModel(args.arch).stateDict(), {
-    arch: args.arch,
-    classes: Array.from({ length: 1000 }, (_, i) => `class${i}`),
-    inputShape: [3, 224, 224],
-    mean: [...IMAGENET_MEAN],
-    std: [...IMAGENET_STD],
-    evalTransforms: [{ type: 'resize', size: [224, 224] }],
-  });
-}
+const weights = args.weights ?? (await seededWeights(args.arch, work));
 const raw = Buffer.alloc(224 * 224 * 3);
 for (let i = 0; i < raw.length; i++) raw[i] = (((i * 7) % 256) + Math.floor(Math.random() * 32)) % 256;
 const images = Array.from({ length: N }, (_, i) => join(work, `img${i}.jpg`));
@@ -51,23 +37,7 @@ const jpeg = await sharp(raw, { raw: { width: 224, height: 224, channels: 3 } })
   .toBuffer();
 for (const file of images) writeFileSync(file, jpeg);
 
-const server = spawn(process.execPath, [
-  join(packageRoot(), 'bin', 'resnext.js'),
-  'serve',
-  '--weights',
-  weights,
-  '--port',
-  '0',
-]);
-const base = await new Promise<string>((resolve, reject) => {
-  let out = '';
-  server.stdout.on('data', (d: Buffer) => {
-    out += d.toString();
-    const m = /on (http:\/\/[\d.]+:\d+)/.exec(out);
-    if (m) resolve(m[1]!);
-  });
-  server.on('exit', () => reject(new Error(`serve exited: ${out}`)));
-});
+const { process: server, url: base } = await startServer(weights);
 
 const browser = await launchChromium();
 try {

@@ -3,7 +3,7 @@
 #   system packages  libdnnl-dev (oneDNN: the GEMM of the native kernels), g++ and make (the addon),
 #                    dataset-fashion-mnist (the demo's data), chromium-headless-shell (the browser tests
 #                    of the web page; playwright-core drives it and downloads no browser of its own),
-#                    openmpi-bin and libopenmpi-dev (data-parallel training with mpirun)
+#                    openmpi-bin, libopenmpi-dev and pkg-config (data-parallel training with mpirun)
 #   npm packages     npm ci, which also builds the native addon and the TypeScript
 # Without root (and no sudo) the system packages are skipped with a notice: everything still runs,
 # on the TypeScript kernels, except the Fashion-MNIST demo and the browser tests.
@@ -18,6 +18,7 @@ dpkg -s openmpi-bin >/dev/null 2>&1 || missing+=(openmpi-bin)
 dpkg -s libopenmpi-dev >/dev/null 2>&1 || missing+=(libopenmpi-dev)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
 command -v make >/dev/null 2>&1 || missing+=(make)
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     sudo=()

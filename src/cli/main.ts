@@ -1,4 +1,3 @@
-import { joinWorld } from '../distributed/world.js';
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { modelsCommand } from './models.js';
@@ -8,6 +7,7 @@ import { evalCommand } from './eval.js';
 import { predictCommand } from './predict.js';
 import { exportCommand } from './export.js';
 import { serveCommand } from './serve.js';
+import { joinWorld } from '../distributed/world.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf-8')) as {
   version: string;

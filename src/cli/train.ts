@@ -1,4 +1,3 @@
-import { joinWorld, launchedRank } from '../distributed/world.js';
 import { Command, Option } from 'commander';
 import { useBackend } from '../backend/index.js';
 import { listModels } from '../models/registry.js';
@@ -13,6 +12,7 @@ import {
 import { isBuiltin } from '../train/data-setup.js';
 import { MAX_INPUT_SIDE } from '../data/limits.js';
 import { backendOption, fraction, nonNegative, positiveInt, positiveNumber } from './args.js';
+import { joinWorld, launchedRank } from '../distributed/world.js';
 
 /** Commander's parsed options: TrainConfig's fields, plus the few that only the command has. */
 type TrainFlags = Omit<TrainConfig, 'data' | 'out' | 'resume'> & {

@@ -3,6 +3,7 @@
  * gives back, whichever engine ran it.
  */
 import type { TransformSpec } from '../data/transforms.js';
+import type { ModelCard } from '../train/card.js';
 
 /** GET /v1/model. */
 export interface ModelInfo {
@@ -17,24 +18,8 @@ export interface ModelInfo {
   onnx: string | null;
 }
 
-/** GET /v1/card (see ModelCard in src/train/card.ts). */
-export interface CardInfo {
-  architecture: string;
-  parameters: number;
-  classes: string[];
-  input: { shape: [number, number, number]; mean: number[]; std: number[]; transforms: TransformSpec[] };
-  training: {
-    data: string;
-    epochs: number;
-    batch_size: number;
-    optimizer: string;
-    lr: number;
-    scheduler: string;
-    seed: number;
-  } | null;
-  best: { epoch: number; val_top1: number } | null;
-  history: { epoch: number; train_loss: number; val_loss: number; val_top1: number }[];
-}
+/** GET /v1/card. */
+export type CardInfo = ModelCard;
 
 export type TopK = { label: string; index: number; probability: number }[];
 
