@@ -147,6 +147,10 @@ export function trainCommand(): Command {
     )
     .option('--freeze-backbone', 'train only the classifier head', d.freezeBackbone)
     .option(
+      '--sync-bn',
+      'under mpirun: batch-norm statistics over the global batch (as SyncBatchNorm), not per rank',
+    )
+    .option(
       '--workers <n>',
       'data loader worker threads (0: decode on the main thread)',
       nonNegative('--workers'),

@@ -6,6 +6,7 @@
  * buffers (running statistics) are rank 0's, broadcast after each step, as DDP's broadcast_buffers.
  * With one rank every method returns at once.
  */
+import { BatchNorm2d } from '../nn/layers/batchnorm.js';
 import type { Module } from '../nn/module.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import type { DType } from '../tensor/dtype.js';
@@ -32,6 +33,16 @@ export class DataParallel {
 
   get distributed(): boolean {
     return this.world.size > 1;
+  }
+
+  /**
+   * Makes every batch norm of the model take its training statistics over the global batch (as
+   * torch.nn.SyncBatchNorm.convert_sync_batchnorm); the buffers are then the same on every rank.
+   */
+  synchroniseBatchNorm(): void {
+    if (!this.distributed) return;
+    const sync = { sum: (values: Float64Array) => this.sum(values) };
+    for (const [, m] of this.model.namedModules()) if (m instanceof BatchNorm2d) m.sync = sync;
   }
 
   /** Copies rank 0's parameters, buffers and optimizer state to every rank. */

@@ -22,6 +22,15 @@ export interface BatchNormOptions {
    */
   residual?: Tensor | null;
   relu?: boolean;
+  /**
+   * Training only: statistics over the batches of every rank of a data-parallel run (SyncBatchNorm);
+   * `sum` adds a vector over the ranks.
+   */
+  sync?: BatchNormSync | null;
+}
+
+export interface BatchNormSync {
+  sum(values: Float64Array): Float64Array;
 }
 
 /**
@@ -73,6 +82,10 @@ export function batchNorm(input: Tensor, options: BatchNormOptions): Tensor {
   if (!training && (relu || residual) && needsGrad(x, weight, bias, residual)) {
     // Eval mode with gradients (rare: frozen statistics while fine-tuning): the plain composition.
     return composeTail(batchNorm(x, { ...options, residual: null, relu: false }), { residual, relu });
+  }
+  if (training && options.sync) {
+    if (!gamma) throw new Error(`${op}: synchronised batch norm needs the affine weight and bias`);
+    return syncBatchNormTrain(x, options, { g, gamma, beta, epilogue, residual, relu, eps, momentum });
   }
   const y = Tensor.output(x.shape, x.format);
 
@@ -154,5 +167,118 @@ export function batchNorm(input: Tensor, options: BatchNormOptions): Tensor {
       return [x.requiresGrad ? dx : null, dGamma, dBeta];
     },
     [x],
+  );
+}
+
+/**
+ * Training-mode batch norm with the statistics of the global batch (PyTorch's SyncBatchNorm). Each
+ * rank's mean and biased variance (from the train kernel) are combined, weighted by count, into the
+ * global ones, which normalise through the eval kernel (keeping the fused tail). Backward: the train
+ * kernel's backward with the global statistics gives this rank's sums Σdy and Σdy·x̂ (dBeta, dGamma)
+ * and a dx made with them; the sums are added over the ranks, and dx is corrected by the per-channel
+ * affine function of x that the difference between local and global sums makes:
+ *   dx = γ·invStd·(dy − ΣGdy/M − x̂·ΣGdy·x̂/M), M the global count.
+ * dGamma and dBeta stay this rank's sums: the gradient averaging of data parallelism completes them.
+ */
+function syncBatchNormTrain(
+  x: Tensor,
+  options: BatchNormOptions,
+  k: {
+    g: ChannelGeometry;
+    gamma: Float32Array;
+    beta: Float32Array | null;
+    epilogue: { residual: Float32Array | null; relu: boolean };
+    residual: Tensor | null;
+    relu: boolean;
+    eps: number;
+    momentum: number;
+  },
+): Tensor {
+  const backend = getBackend();
+  const { g, gamma, beta, eps, relu, residual } = k;
+  const sync = options.sync!;
+  const C = g.channels;
+  const M = g.batch * g.spatial;
+  const y = Tensor.output(x.shape, x.format);
+  const localMean = new Float32Array(C);
+  const localVar = new Float32Array(C);
+  backend.batchNormTrain(x.data, gamma, beta, g, eps, y.data, localMean, localVar, new Float32Array(C));
+  // [count, Σx, Σx²] per channel over the ranks, in float64.
+  const moments = new Float64Array(1 + 2 * C);
+  moments[0] = M;
+  for (let c = 0; c < C; c++) {
+    moments[1 + c] = M * localMean[c]!;
+    moments[1 + C + c] = M * (localVar[c]! + localMean[c]! * localMean[c]!);
+  }
+  sync.sum(moments);
+  const total = moments[0]!;
+  const mean = new Float32Array(C);
+  const variance = new Float32Array(C);
+  const invStd = new Float32Array(C);
+  for (let c = 0; c < C; c++) {
+    const m = moments[1 + c]! / total;
+    mean[c] = m;
+    variance[c] = Math.max(0, moments[1 + C + c]! / total - m * m);
+    invStd[c] = 1 / Math.sqrt(variance[c]! + eps);
+  }
+  backend.batchNormEval(x.data, gamma, beta, mean, variance, g, eps, y.data, k.epilogue);
+  const { runningMean, runningVar } = options;
+  if (runningMean && runningVar) {
+    const rm = runningMean.data;
+    const rv = runningVar.data;
+    for (let c = 0; c < C; c++) {
+      rm[c] = (1 - k.momentum) * rm[c]! + k.momentum * mean[c]!;
+      rv[c] = (1 - k.momentum) * rv[c]! + k.momentum * ((variance[c]! * total) / (total - 1));
+    }
+  }
+  const weight = options.weight!;
+  const bias = options.bias ?? null;
+  return record(
+    'sync_batch_norm',
+    y,
+    [x, weight, bias, residual],
+    () => (dy) => {
+      // A fused ReLU's mask from the output (y > 0 exactly where the sum before it was).
+      let dSum = dy;
+      if (relu) {
+        dSum = Tensor.output(y.shape, y.format);
+        backend.reluBackward(dy.data, y.data, dSum.data);
+      }
+      const local = Tensor.output(x.shape, x.format);
+      const dGamma = Tensor.output(weight.shape);
+      const dBeta = Tensor.output([C]);
+      backend.batchNormBackward(
+        dSum.data,
+        x.data,
+        gamma,
+        mean,
+        invStd,
+        g,
+        local.data,
+        dGamma.data,
+        dBeta.data,
+      );
+      const sums = new Float64Array(2 * C);
+      for (let c = 0; c < C; c++) {
+        sums[c] = dGamma.data[c]!;
+        sums[C + c] = dBeta.data[c]!;
+      }
+      sync.sum(sums);
+      // dx = local + (x − mean)·a + b per channel: the eval kernel with variance 1 and eps 0.
+      const a = new Float32Array(C);
+      const b = new Float32Array(C);
+      for (let c = 0; c < C; c++) {
+        const s = gamma[c]! * invStd[c]!;
+        a[c] = s * invStd[c]! * (dGamma.data[c]! / M - sums[c]! / total);
+        b[c] = s * (dBeta.data[c]! / M - sums[C + c]! / total);
+      }
+      const dx = Tensor.output(x.shape, x.format);
+      backend.batchNormEval(x.data, a, b, mean, new Float32Array(C).fill(1), g, 0, dx.data, {
+        residual: local.data,
+        relu: false,
+      });
+      return [x.requiresGrad ? dx : null, dGamma, bias ? dBeta : null, residual?.requiresGrad ? dSum : null];
+    },
+    [x, y, ...(residual ? [residual] : [])],
   );
 }

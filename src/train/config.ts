@@ -37,6 +37,8 @@ export interface TrainConfig {
   workers: number;
   strict: boolean;
   augment?: 'none' | 'flip' | 'crop-flip';
+  /** Data-parallel runs: batch-norm statistics over the whole global batch (SyncBatchNorm). */
+  syncBn?: boolean;
 }
 
 /**
@@ -133,6 +135,7 @@ const FIELDS: Record<keyof TrainConfig, { kind: FieldKind; required?: boolean }>
   workers: { kind: 'integer', required: true },
   strict: { kind: 'boolean', required: true },
   augment: { kind: ['none', 'flip', 'crop-flip'] },
+  syncBn: { kind: 'boolean' },
 };
 
 function fits(kind: FieldKind, v: unknown): boolean {

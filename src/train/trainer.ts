@@ -297,6 +297,7 @@ async function setUp(
   }
   const parallel = new DataParallel(world, model);
   parallel.broadcastState(optimizer);
+  if (config.syncBn) parallel.synchroniseBatchNorm();
   const { train: trainLoader, val: valLoader } = loaders(config, data, world);
   const schedule = scheduleFor(config, optimizer, trainLoader.batchesPerEpoch);
   schedule.apply(state.step);
@@ -325,7 +326,7 @@ async function setUp(
   );
   if (world.size > 1)
     log(
-      `data-parallel: ${world.size} ranks (${world.library}), batch ${config.batchSize} per rank (${config.batchSize * world.size} in all), gradients averaged by allreduce; rank 0 writes the run`,
+      `data-parallel: ${world.size} ranks (${world.library}), batch ${config.batchSize} per rank (${config.batchSize * world.size} in all), gradients averaged by allreduce, batch norm ${config.syncBn ? 'synchronised over the ranks' : 'per rank'}; rank 0 writes the run`,
     );
   const settings = {
     ...config,

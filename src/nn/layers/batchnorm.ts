@@ -1,4 +1,4 @@
-import { batchNorm } from '../../ops/norm.js';
+import { batchNorm, type BatchNormSync } from '../../ops/norm.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { formatShape } from '../../tensor/shape.js';
 import { Module } from '../module.js';
@@ -25,6 +25,8 @@ export class BatchNorm2d extends Module {
   readonly runningMean: Tensor | null;
   readonly runningVar: Tensor | null;
   readonly numBatchesTracked: Tensor<'int64'> | null;
+  /** Set by data-parallel training with --sync-bn: training statistics over every rank's batch. */
+  sync: BatchNormSync | null = null;
 
   constructor(numFeatures: number, config: BatchNorm2dConfig = {}) {
     super();
@@ -79,6 +81,7 @@ export class BatchNorm2d extends Module {
       eps: this.eps,
       residual: tail.residual ?? null,
       relu: tail.relu ?? false,
+      sync: this.training ? this.sync : null,
     });
   }
 }
