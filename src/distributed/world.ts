@@ -2,7 +2,7 @@
  * The ranks of a data-parallel run. Under `mpirun` (Open MPI sets OMPI_COMM_WORLD_SIZE) every process
  * joins MPI_COMM_WORLD through the resnext_mpi addon; otherwise, or with one rank, the world is this
  * process alone and every collective is the identity, so single-process training is unchanged.
- * Collectives are bounded by a timeout (RESNEXT_MPI_TIMEOUT_S, default 600 s): a rank whose peer
+ * RESNEXT_MPI_ADDON names another build of the addon. Collectives are bounded by a timeout (RESNEXT_MPI_TIMEOUT_S, default 600 s): a rank whose peer
  * hangs fails with a message instead of waiting for ever.
  */
 import { existsSync } from 'node:fs';
@@ -66,7 +66,7 @@ export function launchedRank(env: NodeJS.ProcessEnv = process.env): number {
 let joined: { world: World; notice: string | null } | null = null;
 
 function loadAddon(): MpiAddon | null {
-  const path = join(packageRoot(), 'build', 'Release', 'resnext_mpi.node');
+  const path = process.env.RESNEXT_MPI_ADDON ?? join(packageRoot(), 'build', 'Release', 'resnext_mpi.node');
   if (!existsSync(path)) return null;
   return createRequire(import.meta.url)(path) as MpiAddon;
 }

@@ -70,6 +70,7 @@ export const runStateSchema = z.object({
   history: z.array(epochRecordSchema),
   best: z.object({ epoch: count, valAcc: finite, matrix: z.array(z.array(count)) }).nullable(),
   partial: z.object({ lossSum: finite, correct: finite, count: finite, seconds: finite }).nullable(),
+  ranks: z.number().int().min(1).optional(),
 }) satisfies z.ZodType<RunState>;
 
 /** The "model" metadata of `file`, checked. */

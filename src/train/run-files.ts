@@ -32,6 +32,8 @@ export interface RunState {
   best: { epoch: number; valAcc: number; matrix: number[][] } | null;
   /** Running sums of the epoch in progress (for an exact mid-epoch resume). */
   partial: EpochSums | null;
+  /** The ranks of a data-parallel run (absent: one process). */
+  ranks?: number;
 }
 
 export function freshRunState(): RunState {

@@ -288,11 +288,17 @@ async function setUp(
   }
   const optimizer = optimizerFor(config, model);
   hooks.onModel?.(model);
-  let state: RunState = freshRunState();
+  let state: RunState = { ...freshRunState(), ...(world.size > 1 ? { ranks: world.size } : {}) };
   if (resumed) {
     model.loadStateDict(resumed.model);
     optimizer.loadStateTensors(resumed.optimizer);
     state = parseRunState(resumed.extra.run, files.lastPath);
+    const ranks = state.ranks ?? 1;
+    if (ranks !== world.size)
+      throw new Error(
+        `resume: ${files.lastPath} was trained on ${ranks} rank${ranks === 1 ? '' : 's'}, this job has ${world.size}: ` +
+          `the data order, the batch per step and the schedule depend on it (resume with ${ranks === 1 ? 'a single process' : `mpirun -np ${ranks}`})`,
+      );
     log(`resuming ${files.dir} at epoch ${state.epoch + 1}, batch ${state.batch} (step ${state.step})`);
   }
   const parallel = new DataParallel(world, model);

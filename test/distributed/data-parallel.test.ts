@@ -77,6 +77,52 @@ describe('the distributed sampler', () => {
   });
 });
 
+describe('launched on several ranks without MPI', () => {
+  it('says so, and rank 0 trains alone while the others leave', () => {
+    const data = mkdtempSync(join(tmpdir(), 'nompi-'));
+    const args = [
+      bin,
+      'train',
+      '--data',
+      'fashion-mnist',
+      '--arch',
+      'resnext_tiny',
+      '--image-size',
+      '32',
+    ].concat([
+      '--subset',
+      '20',
+      '--val-subset',
+      '10',
+      '--epochs',
+      '1',
+      '--batch-size',
+      '8',
+      '--workers',
+      '0',
+      '--no-progress',
+    ]);
+    const launched = (rank: number, out: string) =>
+      spawnSync(process.execPath, [...args, '--out', out], {
+        encoding: 'utf-8',
+        env: {
+          ...process.env,
+          OMPI_COMM_WORLD_SIZE: '2',
+          OMPI_COMM_WORLD_RANK: String(rank),
+          RESNEXT_MPI_ADDON: join(data, 'no-such-addon.node'),
+        },
+      });
+    const other = launched(1, join(data, 'run1'));
+    expect([other.status, other.stdout, other.stderr]).toEqual([0, '', '']);
+    expect(existsSync(join(data, 'run1'))).toBe(false);
+    const first = launched(0, join(data, 'run0'));
+    expect(first.status, first.stderr).toBe(0);
+    expect(first.stderr).toContain('launched on 2 ranks, but resnext was built without MPI');
+    expect(first.stdout).not.toContain('data-parallel');
+    expect(existsSync(join(data, 'run0', 'best.safetensors'))).toBe(true);
+  });
+});
+
 /** The rows `rows` of a [N, ...] batch. */
 function rowsOf<T extends Tensor | Tensor<'int64'>>(t: T, rows: number[]): T {
   const per = t.numel / t.shape[0]!;
@@ -173,6 +219,35 @@ describe.skipIf(!haveMpi && !required)('mpirun -np 2 resnext train', () => {
     }
     expect([steps, data.train.length]).toEqual([3, 40]); // batches of 16, 16 and 8
     expectSameState(model.stateDict(), join(out, 'last.safetensors'));
+
+    // The run continues on 2 ranks; one process may not continue it (another data order and batch).
+    const alone = spawnSync(process.execPath, [bin, 'train', '--resume', out, '--epochs', '2'], {
+      encoding: 'utf-8',
+    });
+    expect(alone.status).toBe(1);
+    expect(alone.stderr).toContain(
+      'was trained on 2 ranks, this job has 1: the data order, the batch per step and the schedule depend on it (resume with mpirun -np 2)',
+    );
+    const resumed = spawnSync(
+      'mpirun',
+      [
+        ...MPIRUN_ARGS,
+        '-np',
+        '2',
+        process.execPath,
+        bin,
+        'train',
+        '--resume',
+        out,
+        '--epochs',
+        '2',
+        '--no-progress',
+      ],
+      { encoding: 'utf-8', env: MPI_ENV },
+    );
+    expect(resumed.status, resumed.stderr + resumed.stdout).toBe(0);
+    expect(resumed.stdout.match(/^epoch 2\/2:/gm)?.length).toBe(1);
+    expect(JSON.parse(readFileSync(join(out, 'history.json'), 'utf-8')).length).toBe(2);
   });
 
   it('2 ranks x batch 8 with --sync-bn take the steps of one process with batch 16', () => {
