@@ -7,6 +7,10 @@
  *   npm run bench -- --fusion     fused vs unfused tails (BN/bias + residual + ReLU), interleaved
  *   npm run bench -- --profile    time per kernel (convolutions by kind) in an inference batch of 8
  *                                 and in a training step
+ *   npm run bench -- --compare    the same network exported to ONNX (batch norm folded) in ONNX Runtime
+ *                                 (onnxruntime-node, same thread count), rounds alternating with ours
+ *   npm run bench -- --thread-scaling   inference (batch 8) and training at 1, 2, 4, ... threads up to
+ *                                 the machine's cores, with the parallel efficiency
  * Rates are reported next to the sgemm rate this same run measures, since the machine is shared and
  * noisy: ratios, medians over repeats, never asserted.
  */
@@ -31,6 +35,8 @@ import {
   type Conv2dGeometry,
 } from '../src/index.js';
 import { Conv2d } from '../src/nn/index.js';
+import { availableParallelism, cpus } from 'node:os';
+import { OrtComparator } from './ort-compare.js';
 import { median } from './stats.js';
 
 const { values: args } = parseArgs({
@@ -46,6 +52,8 @@ const { values: args } = parseArgs({
     profile: { type: 'boolean', default: false },
     fusion: { type: 'boolean', default: false },
     size: { type: 'string', default: '224' },
+    compare: { type: 'boolean', default: false },
+    'thread-scaling': { type: 'boolean', default: false },
   },
 });
 
@@ -106,7 +114,8 @@ const macs = summarize(
 const forwardGflop = (2 * macs) / 1e9;
 
 const sgemm = sgemmGflops(2048, 7) ?? NaN;
-log(`backend ${backend.name} ${JSON.stringify(nativeInfo())}`);
+const cpu = `${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${availableParallelism()} cores`;
+log(`${cpu}; backend ${backend.name} ${JSON.stringify(nativeInfo())}`);
 log(`sgemm 2048x2048x2048: ${sgemm.toFixed(1)} GFLOP/s (best of 7)`);
 log(`${arch} at ${size}x${size}: ${(macs / 1e9).toFixed(2)} GMACs per image forward`);
 
@@ -123,6 +132,7 @@ function inferRate(batch: number, repeats: number): number {
 }
 
 const inferRepeats = Number(args['infer-repeats']);
+const ort = args.compare ? await OrtComparator.create(model, size) : null;
 const inferBs1 = inferRate(1, inferRepeats);
 log(
   `inference batch 1: ${inferBs1.toFixed(2)} img/s (${(((inferBs1 * forwardGflop) / sgemm) * 100).toFixed(0)}% of sgemm)`,
@@ -131,6 +141,36 @@ const inferBs8 = inferRate(8, Math.max(2, Math.ceil(inferRepeats / 2)));
 log(
   `inference batch 8: ${inferBs8.toFixed(2)} img/s (${(((inferBs8 * forwardGflop) / sgemm) * 100).toFixed(0)}% of sgemm)`,
 );
+
+/**
+ * Ours against ONNX Runtime at batch 1 and 8, in two alternating rounds (medians of each side), so
+ * that the machine's noise falls on both alike.
+ */
+let comparison: Record<string, number> | null = null;
+if (ort) {
+  const ours = { 1: [inferBs1], 8: [inferBs8] } as Record<number, number[]>;
+  const theirs = { 1: [] as number[], 8: [] as number[] } as Record<number, number[]>;
+  for (let round = 0; round < 2; round++) {
+    for (const batch of [1, 8]) {
+      const repeats = batch === 1 ? inferRepeats : Math.max(2, Math.ceil(inferRepeats / 2));
+      theirs[batch]!.push(await ort.rate(batch, repeats));
+      if (round === 1) ours[batch]!.push(inferRate(batch, repeats));
+    }
+  }
+  comparison = {
+    ort_threads: ort.threads,
+    ours_bs1_img_s: median(ours[1]!),
+    ort_bs1_img_s: median(theirs[1]!),
+    ours_bs8_img_s: median(ours[8]!),
+    ort_bs8_img_s: median(theirs[8]!),
+  };
+  comparison.ratio_bs1 = comparison.ours_bs1_img_s! / comparison.ort_bs1_img_s!;
+  comparison.ratio_bs8 = comparison.ours_bs8_img_s! / comparison.ort_bs8_img_s!;
+  log(
+    `ONNX Runtime ${ort.version} (${ort.threads} threads): batch 1 ${comparison.ort_bs1_img_s!.toFixed(2)} img/s, ` +
+      `batch 8 ${comparison.ort_bs8_img_s!.toFixed(2)} img/s; ours / ORT: ${comparison.ratio_bs1!.toFixed(2)}x at batch 1, ${comparison.ratio_bs8!.toFixed(2)}x at batch 8`,
+  );
+}
 
 /** Prints kernelSeconds per `per` (steps or batches) with a heading, largest first. */
 function printProfile(heading: string, per: number, wall: number): void {
@@ -320,6 +360,32 @@ function layerTable(batch: number): LayerRow[] {
   return rows;
 }
 
+/** Rates at 1, 2, 4, ... threads (and the core count): efficiency = rate(n) / (n x rate(1)). */
+let scaling: { threads: number; infer_bs8_img_s: number; train_img_s: number }[] | null = null;
+if (args['thread-scaling']) {
+  const cores = availableParallelism();
+  const counts = [
+    ...new Set([...Array.from({ length: 8 }, (_, i) => 2 ** i).filter((n) => n < cores), cores]),
+  ];
+  scaling = [];
+  for (const threads of counts) {
+    setNativeThreads(threads);
+    const infer = inferRate(8, 2);
+    trainStep();
+    const train = trainBatch / median([trainStep(), trainStep()]);
+    scaling.push({ threads, infer_bs8_img_s: infer, train_img_s: train });
+  }
+  setNativeThreads(args.threads ? Number(args.threads) : cores);
+  const one = scaling[0]!;
+  log('');
+  log('thread scaling (img/s, and efficiency against 1 thread):');
+  for (const r of scaling)
+    log(
+      `  ${String(r.threads).padStart(3)} threads: inference batch 8 ${r.infer_bs8_img_s.toFixed(2)} (${((100 * r.infer_bs8_img_s) / (r.threads * one.infer_bs8_img_s)).toFixed(0)}%), ` +
+        `training batch ${trainBatch} ${r.train_img_s.toFixed(2)} (${((100 * r.train_img_s) / (r.threads * one.train_img_s)).toFixed(0)}%)`,
+    );
+}
+
 let layers: LayerRow[] | null = null;
 if (args.layers) {
   layers = layerTable(trainBatch);
@@ -340,6 +406,7 @@ if (args.json) {
   console.log(
     JSON.stringify(
       {
+        cpu,
         backend: backend.name,
         native: nativeInfo(),
         threads: nativeInfo()?.threads ?? 1,
@@ -360,6 +427,8 @@ if (args.json) {
         },
         peak_rss_mb: peakRssMB(),
         rss_drift: rssDrift,
+        onnxruntime: comparison,
+        thread_scaling: scaling,
         fusion,
         layers,
       },
