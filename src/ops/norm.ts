@@ -94,15 +94,7 @@ export function batchNorm(input: Tensor, options: BatchNormOptions): Tensor {
     const variance = new Float32Array(C);
     const invStd = new Float32Array(C);
     backend.batchNormTrain(x.data, gamma, beta, g, eps, y.data, mean, variance, invStd, epilogue);
-    if (runningMean && runningVar) {
-      const M = N * spatial;
-      const rm = runningMean.data;
-      const rv = runningVar.data;
-      for (let c = 0; c < C; c++) {
-        rm[c] = (1 - momentum) * rm[c]! + momentum * mean[c]!;
-        rv[c] = (1 - momentum) * rv[c]! + momentum * ((variance[c]! * M) / (M - 1));
-      }
-    }
+    updateRunningStats(runningMean, runningVar, mean, variance, N * spatial, momentum);
     // A fused ReLU alone: the backward recomputes its mask from x. With a residual the mask comes
     // from y, and the gradient of the sum is that of the residual too.
     const maskFromOutput = relu && residual !== null;
@@ -111,11 +103,7 @@ export function batchNorm(input: Tensor, options: BatchNormOptions): Tensor {
       y,
       [x, weight, bias, residual],
       () => (dy) => {
-        let dSum = dy;
-        if (maskFromOutput) {
-          dSum = Tensor.output(y.shape, y.format);
-          backend.reluBackward(dy.data, y.data, dSum.data);
-        }
+        const dSum = maskFromOutput ? reluGrad(dy, y) : dy;
         const dx = Tensor.output(x.shape, x.format);
         const dGamma = weight ? Tensor.output(weight.shape) : null;
         const dBeta = bias ? Tensor.output(bias.shape) : null;
@@ -170,6 +158,31 @@ export function batchNorm(input: Tensor, options: BatchNormOptions): Tensor {
   );
 }
 
+/** running = (1 − momentum)·running + momentum·batch, with the unbiased variance of `count` values. */
+function updateRunningStats(
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  mean: Float32Array,
+  variance: Float32Array,
+  count: number,
+  momentum: number,
+): void {
+  if (!runningMean || !runningVar) return;
+  const rm = runningMean.data;
+  const rv = runningVar.data;
+  for (let c = 0; c < mean.length; c++) {
+    rm[c] = (1 - momentum) * rm[c]! + momentum * mean[c]!;
+    rv[c] = (1 - momentum) * rv[c]! + momentum * ((variance[c]! * count) / (count - 1));
+  }
+}
+
+/** dy where the ReLU's output y is positive, else 0. */
+function reluGrad(dy: Tensor, y: Tensor): Tensor {
+  const out = Tensor.output(y.shape, y.format);
+  getBackend().reluBackward(dy.data, y.data, out.data);
+  return out;
+}
+
 /**
  * Training-mode batch norm with the statistics of the global batch (PyTorch's SyncBatchNorm). Each
  * rank's mean and biased variance (from the train kernel) are combined, weighted by count, into the
@@ -222,15 +235,7 @@ function syncBatchNormTrain(
     invStd[c] = 1 / Math.sqrt(variance[c]! + eps);
   }
   backend.batchNormEval(x.data, gamma, beta, mean, variance, g, eps, y.data, k.epilogue);
-  const { runningMean, runningVar } = options;
-  if (runningMean && runningVar) {
-    const rm = runningMean.data;
-    const rv = runningVar.data;
-    for (let c = 0; c < C; c++) {
-      rm[c] = (1 - k.momentum) * rm[c]! + k.momentum * mean[c]!;
-      rv[c] = (1 - k.momentum) * rv[c]! + k.momentum * ((variance[c]! * total) / (total - 1));
-    }
-  }
+  updateRunningStats(options.runningMean, options.runningVar, mean, variance, total, k.momentum);
   const weight = options.weight!;
   const bias = options.bias ?? null;
   return record(
@@ -239,11 +244,7 @@ function syncBatchNormTrain(
     [x, weight, bias, residual],
     () => (dy) => {
       // A fused ReLU's mask from the output (y > 0 exactly where the sum before it was).
-      let dSum = dy;
-      if (relu) {
-        dSum = Tensor.output(y.shape, y.format);
-        backend.reluBackward(dy.data, y.data, dSum.data);
-      }
+      const dSum = relu ? reluGrad(dy, y) : dy;
       const local = Tensor.output(x.shape, x.format);
       const dGamma = Tensor.output(weight.shape);
       const dBeta = Tensor.output([C]);
