@@ -22,6 +22,9 @@ function bytesOf(t: Tensor<DType>): Uint8Array {
 
 export class DataParallel {
   private bucket: Float32Array | null = null;
+  /** The running statistics of every batch norm, packed for one broadcast per step. */
+  private packed: Float32Array | null = null;
+  private batchNormSynchronised = false;
   /** Seconds spent in gradient allreduce, and the bytes reduced, since the last take(). */
   private allreduceSeconds = 0;
   private allreduceBytes = 0;
@@ -41,6 +44,7 @@ export class DataParallel {
    */
   synchroniseBatchNorm(): void {
     if (!this.distributed) return;
+    this.batchNormSynchronised = true;
     const sync = { sum: (values: Float64Array) => this.sum(values) };
     for (const [, m] of this.model.namedModules()) if (m instanceof BatchNorm2d) m.sync = sync;
   }
@@ -49,13 +53,39 @@ export class DataParallel {
   broadcastState(optimizer: Optimizer<object>): void {
     if (!this.distributed) return;
     for (const p of this.model.parameters()) this.world.broadcast(bytesOf(p), 0);
-    this.broadcastBuffers();
+    this.broadcastAllBuffers();
     for (const t of optimizer.stateTensors().values()) this.world.broadcast(bytesOf(t), 0);
   }
 
-  broadcastBuffers(): void {
-    if (!this.distributed) return;
+  /** Every buffer, the step counters included (at the start, and after a resume). */
+  private broadcastAllBuffers(): void {
     for (const [, b] of this.model.namedBuffers()) this.world.broadcast(bytesOf(b), 0);
+  }
+
+  /**
+   * After a step: rank 0's running statistics, packed into one broadcast. The int64 step counters
+   * agree already (every rank counts the same steps), and with synchronised batch norm so do the
+   * statistics, so there is nothing to send.
+   */
+  broadcastBuffers(): void {
+    if (!this.distributed || this.batchNormSynchronised) return;
+    const floats = this.model
+      .namedBuffers()
+      .map(([, b]) => b.data)
+      .filter((d): d is Float32Array => d instanceof Float32Array);
+    const total = floats.reduce((n, d) => n + d.length, 0);
+    if (!this.packed || this.packed.length !== total) this.packed = new Float32Array(total);
+    let offset = 0;
+    for (const d of floats) {
+      this.packed.set(d, offset);
+      offset += d.length;
+    }
+    this.world.broadcast(this.packed, 0);
+    offset = 0;
+    for (const d of floats) {
+      d.set(this.packed.subarray(offset, offset + d.length));
+      offset += d.length;
+    }
   }
 
   /** Replaces every gradient by its mean over the ranks. */

@@ -9,8 +9,9 @@ import { softmax } from '../ops/activation.js';
 import { Generator } from '../tensor/rng.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { ModelMeta } from './checkpoint.js';
+import { rankClasses, type TopK } from './top-k.js';
 
-export type TopK = { label: string; index: number; probability: number }[];
+export type { TopK } from './top-k.js';
 
 export interface Prediction {
   file: string;
@@ -59,7 +60,6 @@ export class Classifier {
   classify(images: readonly RawImage[], topK: number, names: readonly string[] = []): TopK[] {
     const { meta } = this;
     const [C, H, W] = meta.inputShape;
-    const k = Math.min(topK, meta.classes.length);
     if (images.length === 0) return [];
     const x = Tensor.empty([images.length, C, H, W]);
     images.forEach((img, i) => {
@@ -73,13 +73,7 @@ export class Classifier {
     });
     const probs = inferenceMode(() => softmax(this.net.call(x), 1).toArray());
     const n = meta.classes.length;
-    return images.map((_, i) =>
-      probs
-        .slice(i * n, (i + 1) * n)
-        .map((p, index) => ({ label: meta.classes[index]!, index, probability: p }))
-        .sort((a, b) => b.probability - a.probability)
-        .slice(0, k),
-    );
+    return images.map((_, i) => rankClasses(probs.slice(i * n, (i + 1) * n), meta.classes, topK));
   }
 }
 

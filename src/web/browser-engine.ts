@@ -7,7 +7,8 @@
 import * as ort from 'onnxruntime-web';
 import { buildTransform, toTensorInto, type Transform } from '../data/transforms.js';
 import { Generator } from '../tensor/rng.js';
-import type { Engine, ModelInfo, Outcome, TopK } from './model.js';
+import { rankClasses, type TopK } from '../train/top-k.js';
+import type { Engine, ModelInfo, Outcome } from './model.js';
 import { BrowserDecodeError, decodeInBrowser } from './pixels.js';
 
 export type BrowserBackend = 'wasm' | 'webgpu';
@@ -32,16 +33,13 @@ export async function hasWebGpu(): Promise<boolean> {
 export function topK(logits: Float32Array, classes: readonly string[], k: number): TopK {
   let max = -Infinity;
   for (const v of logits) max = Math.max(max, v);
-  let total = 0;
-  const exps = Array.from(logits, (v) => {
-    const e = Math.exp(v - max);
-    total += e;
-    return e;
-  });
-  return exps
-    .map((e, index) => ({ label: classes[index]!, index, probability: e / total }))
-    .sort((a, b) => b.probability - a.probability)
-    .slice(0, Math.min(k, classes.length));
+  const exps = Array.from(logits, (v) => Math.exp(v - max));
+  const total = exps.reduce((a, b) => a + b, 0);
+  return rankClasses(
+    exps.map((e) => e / total),
+    classes,
+    k,
+  );
 }
 
 export class BrowserEngine implements Engine {

@@ -4,6 +4,7 @@
  */
 import type { TransformSpec } from '../data/transforms.js';
 import type { ModelCard } from '../train/card.js';
+import type { TopK } from '../train/top-k.js';
 
 /** GET /v1/model. */
 export interface ModelInfo {
@@ -21,7 +22,7 @@ export interface ModelInfo {
 /** GET /v1/card. */
 export type CardInfo = ModelCard;
 
-export type TopK = { label: string; index: number; probability: number }[];
+export type { TopK };
 
 export interface Timings {
   decode_ms: number;

@@ -49,7 +49,6 @@ class Page {
     } catch (e) {
       if (this.mode === mode) line.textContent = `cannot run in this browser: ${(e as Error).message}`;
     }
-    document.body.dataset.mode = mode;
   }
 
   classify(files: readonly File[]): Promise<void> {
