@@ -325,10 +325,10 @@ function layerTable(batch: number): LayerRow[] {
   traced.forward(Tensor.meta([2, 3, size, size]));
   const rows: LayerRow[] = [];
   for (const [shape, { g, count }] of shapes) {
-    const x = Tensor.randn([g.batch * g.inChannels * g.inHeight * g.inWidth]).data;
-    const w = Tensor.randn([(g.outChannels * g.inChannels * g.kernelH * g.kernelW) / g.groups]).data;
+    const x = Tensor.randn([g.batch * g.inChannels * g.inHeight * g.inWidth]).dataSync();
+    const w = Tensor.randn([(g.outChannels * g.inChannels * g.kernelH * g.kernelW) / g.groups]).dataSync();
     const y = new Float32Array(g.batch * g.outChannels * g.outHeight * g.outWidth);
-    const dy = Tensor.randn([y.length]).data;
+    const dy = Tensor.randn([y.length]).dataSync();
     const dx = new Float32Array(x.length);
     const dw = new Float32Array(w.length);
     const reps = 5;

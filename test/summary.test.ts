@@ -71,7 +71,7 @@ describe('summary (torchsummary format)', () => {
     expect(printed).toBe(r.text);
     expect(r.totalParams).toBe(170_965);
     expect(m.bn1!.runningMean!.toArray()).toEqual(before);
-    expect(Number(m.bn1!.numBatchesTracked!.data[0])).toBe(0);
+    expect(Number(m.bn1!.numBatchesTracked!.dataSync()[0])).toBe(0);
   });
 
   it('shows a fixed batch size when asked and rejects bad input sizes', () => {

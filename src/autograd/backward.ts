@@ -3,7 +3,7 @@ import type { Storage } from '../tensor/storage.js';
 import { formatShape, sameShape } from '../tensor/shape.js';
 import type { GradNode } from './node.js';
 import { noGrad } from './grad-mode.js';
-import { getBackend } from '../backend/index.js';
+import { backendFor } from '../backend/index.js';
 
 /**
  * Reverse-mode differentiation from `root`, like torch.Tensor.backward():
@@ -26,7 +26,7 @@ export function backward(root: Tensor, gradient?: Tensor): void {
         `backward(): a gradient can only be created implicitly for a one-element output, got shape ${formatShape(root.shape)}`,
       );
     }
-    seed = Tensor.full(root.shape, 1);
+    seed = Tensor.full(root.shape, 1, root.device);
   } else {
     if (!sameShape(gradient.shape, root.shape)) {
       throw new RangeError(
@@ -132,8 +132,9 @@ function accumulateLeaf(leaf: Tensor, g: Tensor): void {
 }
 
 function addGradients(a: Tensor, b: Tensor): Tensor {
-  const out = Tensor.output(a.shape, a.format);
-  getBackend().add(a.data, b.toFormat(a.format).data, out.data);
+  const out = Tensor.output(a.shape, a.format, a.device);
+  const other = b.toFormat(a.format);
+  backendFor('gradient accumulation', a, other).add(a.handle, other.handle, out.handle);
   return out;
 }
 

@@ -1,9 +1,11 @@
+import type { Device } from '../tensor/device.js';
 import type { MemoryFormat } from '../tensor/format.js';
 
 /**
- * The kernel interface every backend implements. Kernels see flat float32 arrays and plain
- * geometry; they know nothing about tensors, autograd or models. Outputs are written into
- * caller-allocated arrays (fully overwritten unless a kernel says it accumulates).
+ * The kernel interface every backend implements. Kernels see flat float32 buffers (`F`: a
+ * Float32Array on the cpu backends, a device buffer on others; `I` likewise for int32 indices)
+ * and plain geometry; they know nothing about tensors, autograd or models. Outputs are written
+ * into caller-allocated buffers (fully overwritten unless a kernel says it accumulates).
  *
  * Layouts (row-major, contiguous):
  *   activations  `activationFormat`: NCHW [batch, channels, height, width] or NHWC [batch, height,
@@ -68,35 +70,37 @@ export interface ChannelGeometry {
  * An elementwise tail fused into a kernel's output, as inference engines fuse them:
  * y = relu?(y + residual?). The residual has the output's shape and memory format.
  */
-export interface Epilogue {
-  readonly residual?: Float32Array | null;
+export interface Epilogue<F = Float32Array> {
+  readonly residual?: F | null;
   readonly relu?: boolean;
 }
 
-export interface Backend {
+export interface Backend<F = Float32Array, I = Int32Array> {
   readonly name: string;
+  /** Where this backend's buffers live: host arrays for 'cpu' backends, device buffers otherwise. */
+  readonly device: Device;
   /** The physical order of 4-D activations that the conv, norm and pool kernels read and write. */
   readonly activationFormat: MemoryFormat;
 
   // ---- convolution ----
   /** y[N,Cout,Ho,Wo] = epilogue(conv(x[N,Cin,H,W], weight) + bias[Cout]) (bias may be null). */
   conv2d(
-    x: Float32Array,
-    weight: Float32Array,
-    bias: Float32Array | null,
+    x: F,
+    weight: F,
+    bias: F | null,
     g: Conv2dGeometry,
-    y: Float32Array,
-    epilogue?: Epilogue,
+    y: F,
+    epilogue?: Epilogue<F>,
   ): void;
   /** dx[N,Cin,H,W] from dy[N,Cout,Ho,Wo] and weight. */
-  conv2dBackwardInput(dy: Float32Array, weight: Float32Array, g: Conv2dGeometry, dx: Float32Array): void;
+  conv2dBackwardInput(dy: F, weight: F, g: Conv2dGeometry, dx: F): void;
   /** dWeight[Cout,Cin/groups,kh,kw] and dBias[Cout] (when not null) from dy and x. */
   conv2dBackwardWeight(
-    dy: Float32Array,
-    x: Float32Array,
+    dy: F,
+    x: F,
     g: Conv2dGeometry,
-    dWeight: Float32Array,
-    dBias: Float32Array | null,
+    dWeight: F,
+    dBias: F | null,
   ): void;
 
   // ---- batch norm (per channel of NCHW) ----
@@ -108,28 +112,28 @@ export interface Backend {
    * recomputes the same values).
    */
   batchNormTrain(
-    x: Float32Array,
-    gamma: Float32Array | null,
-    beta: Float32Array | null,
+    x: F,
+    gamma: F | null,
+    beta: F | null,
     g: ChannelGeometry,
     eps: number,
-    y: Float32Array,
-    mean: Float32Array,
-    variance: Float32Array,
-    invStd: Float32Array,
-    epilogue?: Epilogue,
+    y: F,
+    mean: F,
+    variance: F,
+    invStd: F,
+    epilogue?: Epilogue<F>,
   ): void;
   /** Eval mode: y = epilogue((x - runningMean) / sqrt(runningVar + eps) * gamma + beta). */
   batchNormEval(
-    x: Float32Array,
-    gamma: Float32Array | null,
-    beta: Float32Array | null,
-    runningMean: Float32Array,
-    runningVar: Float32Array,
+    x: F,
+    gamma: F | null,
+    beta: F | null,
+    runningMean: F,
+    runningVar: F,
     g: ChannelGeometry,
     eps: number,
-    y: Float32Array,
-    epilogue?: Epilogue,
+    y: F,
+    epilogue?: Epilogue<F>,
   ): void;
   /**
    * Backward of batchNormTrain: dx, and dGamma[C], dBeta[C] when not null. `fusedRelu` (with the
@@ -137,91 +141,148 @@ export interface Backend {
    * output was positive, the mask recomputed from x exactly as the forward computed y.
    */
   batchNormBackward(
-    dy: Float32Array,
-    x: Float32Array,
-    gamma: Float32Array | null,
-    mean: Float32Array,
-    invStd: Float32Array,
+    dy: F,
+    x: F,
+    gamma: F | null,
+    mean: F,
+    invStd: F,
     g: ChannelGeometry,
-    dx: Float32Array,
-    dGamma: Float32Array | null,
-    dBeta: Float32Array | null,
-    fusedRelu?: { readonly beta: Float32Array | null },
+    dx: F,
+    dGamma: F | null,
+    dBeta: F | null,
+    fusedRelu?: { readonly beta: F | null },
   ): void;
   /**
    * Backward of batchNormEval (statistics are constants): dx = dy * gamma * invStd,
    * with invStd[C] = 1/sqrt(runningVar + eps); dGamma, dBeta when not null.
    */
   batchNormEvalBackward(
-    dy: Float32Array,
-    x: Float32Array,
-    gamma: Float32Array | null,
-    runningMean: Float32Array,
-    invStd: Float32Array,
+    dy: F,
+    x: F,
+    gamma: F | null,
+    runningMean: F,
+    invStd: F,
     g: ChannelGeometry,
-    dx: Float32Array,
-    dGamma: Float32Array | null,
-    dBeta: Float32Array | null,
+    dx: F,
+    dGamma: F | null,
+    dBeta: F | null,
   ): void;
 
   // ---- elementwise ----
-  relu(x: Float32Array, y: Float32Array): void;
+  relu(x: F, y: F): void;
   /** dx = dy where y > 0, else 0 (y is relu's output). */
-  reluBackward(dy: Float32Array, y: Float32Array, dx: Float32Array): void;
+  reluBackward(dy: F, y: F, dx: F): void;
   /** y = a + b, same length. */
-  add(a: Float32Array, b: Float32Array, y: Float32Array): void;
+  add(a: F, b: F, y: F): void;
 
   // ---- pooling ----
   /** Max over each window (padding never wins); argmax[i] is the winner's flat index h*W+w within its input plane. */
-  maxPool2d(x: Float32Array, g: Pool2dGeometry, y: Float32Array, argmax: Int32Array): void;
+  maxPool2d(x: F, g: Pool2dGeometry, y: F, argmax: I): void;
   /** Adaptive max; argmax as for maxPool2d. */
-  adaptiveMaxPool2d(x: Float32Array, g: AdaptivePool2dGeometry, y: Float32Array, argmax: Int32Array): void;
+  adaptiveMaxPool2d(x: F, g: AdaptivePool2dGeometry, y: F, argmax: I): void;
   /**
    * Scatter-add of dy (pooled shape) into dx (input shape, zeroed first) at the argmax positions:
    * the backward of both max pools.
    */
-  maxPoolBackward(dy: Float32Array, argmax: Int32Array, g: PoolPlanes, dx: Float32Array): void;
-  adaptiveAvgPool2d(x: Float32Array, g: AdaptivePool2dGeometry, y: Float32Array): void;
-  adaptiveAvgPool2dBackward(dy: Float32Array, g: AdaptivePool2dGeometry, dx: Float32Array): void;
+  maxPoolBackward(dy: F, argmax: I, g: PoolPlanes, dx: F): void;
+  adaptiveAvgPool2d(x: F, g: AdaptivePool2dGeometry, y: F): void;
+  adaptiveAvgPool2dBackward(dy: F, g: AdaptivePool2dGeometry, dx: F): void;
 
   // ---- linear ----
   /** y[rows,out] = x[rows,in] · weight[out,in]ᵀ + bias[out]. */
   linear(
-    x: Float32Array,
-    weight: Float32Array,
-    bias: Float32Array | null,
+    x: F,
+    weight: F,
+    bias: F | null,
     rows: number,
     inFeatures: number,
     outFeatures: number,
-    y: Float32Array,
+    y: F,
   ): void;
   /** dx (when not null), dWeight, dBias (when not null) from dy[rows,out]. */
   linearBackward(
-    dy: Float32Array,
-    x: Float32Array,
-    weight: Float32Array,
+    dy: F,
+    x: F,
+    weight: F,
     rows: number,
     inFeatures: number,
     outFeatures: number,
-    dx: Float32Array | null,
-    dWeight: Float32Array | null,
-    dBias: Float32Array | null,
+    dx: F | null,
+    dWeight: F | null,
+    dBias: F | null,
   ): void;
 
   // ---- softmax and loss ----
   /** Softmax along the middle axis of [outer, dim, inner]. */
-  softmax(x: Float32Array, outer: number, dim: number, inner: number, y: Float32Array): void;
+  softmax(x: F, outer: number, dim: number, inner: number, y: F): void;
   /** dx = y * (dy - sum(dy * y)) along the middle axis. */
   softmaxBackward(
-    dy: Float32Array,
-    y: Float32Array,
+    dy: F,
+    y: F,
     outer: number,
     dim: number,
     inner: number,
-    dx: Float32Array,
+    dx: F,
   ): void;
   /** Log-softmax along the middle axis of [outer, dim, inner]. */
-  logSoftmax(x: Float32Array, outer: number, dim: number, inner: number, y: Float32Array): void;
+  logSoftmax(x: F, outer: number, dim: number, inner: number, y: F): void;
+  /** dx = dy − exp(y)·Σ dy along the middle axis (y is logSoftmax's output). */
+  logSoftmaxBackward(dy: F, y: F, outer: number, dim: number, inner: number, dx: F): void;
+  /**
+   * Cross-entropy from log-probabilities [rows, classes] and labels [rows] (all in range):
+   * loss_i = −(1 − ε)·logp_i[label_i] − (ε / classes)·Σ_c logp_i[c]; `loss` gets the per-row
+   * losses [rows] ('none'), their sum or their mean [1]. Host backends accumulate in float64.
+   */
+  crossEntropy(
+    logProbs: F,
+    labels: I,
+    rows: number,
+    classes: number,
+    labelSmoothing: number,
+    reduction: LossReduction,
+    loss: F,
+  ): void;
+  /** dx = (exp(logp) − target distribution) · (dLoss_i for 'none', dLoss/rows for 'mean', dLoss for 'sum'). */
+  crossEntropyBackward(
+    logProbs: F,
+    labels: I,
+    rows: number,
+    classes: number,
+    labelSmoothing: number,
+    reduction: LossReduction,
+    dLoss: F,
+    dx: F,
+  ): void;
+
+  // ---- whole-buffer arithmetic ----
+  /** y[0] = Σ x / divisor (host backends accumulate in float64). */
+  sum(x: F, divisor: number, y: F): void;
+  /** y[i] = s[0] / divisor for every i: the backward of sum and mean. */
+  broadcastScalar(s: F, divisor: number, y: F): void;
+  /** y[i] = x[i] · factor. */
+  scale(x: F, factor: number, y: F): void;
+
+  // ---- buffers the kernels need besides tensors ----
+  /** Labels or indices for a kernel (argmax of the max pools, cross-entropy labels). */
+  indexBuffer(values: Int32Array | number): I;
+
+  // ---- batch-norm statistics ----
+  /**
+   * running = (1 − momentum)·running + momentum·batch per channel, the variance made unbiased
+   * (× count / (count − 1)); host backends compute in float64 and round once.
+   */
+  updateRunningStats(
+    runningMean: F,
+    runningVar: F,
+    mean: F,
+    variance: F,
+    count: number,
+    momentum: number,
+  ): void;
+  /** invStd[c] = 1 / sqrt(variance[c] + eps). */
+  invStd(variance: F, eps: number, invStd: F): void;
+  /** A copy of `x` into y (same length). */
+  copy(x: F, y: F): void;
 
   // ---- optimizer ----
   /**
@@ -230,12 +291,32 @@ export interface Backend {
    *   d = nesterov ? d + momentum·buf : buf  (when buf);  param −= lr·d
    */
   sgdStep(
-    param: Float32Array,
-    grad: Float32Array,
-    momentumBuffer: Float32Array | null,
+    param: F,
+    grad: F,
+    momentumBuffer: F | null,
     options: SgdStepOptions,
   ): void;
+  adamStep(param: F, grad: F, expAvg: F, expAvgSq: F, options: AdamStepOptions): void;
 }
+
+/**
+ * One Adam/AdamW update in place, PyTorch's single-tensor semantics with float32 intermediates:
+ *   decoupled: param ·= 1 − lr·weightDecay;  else g += weightDecay·param;
+ *   m += (1 − β1)(g − m);  v = β2·v + (1 − β2)·g²;
+ *   param −= (lr / (1 − β1^step)) · m / (sqrt(v) / sqrt(1 − β2^step) + eps)
+ */
+export interface AdamStepOptions {
+  readonly lr: number;
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  readonly weightDecay: number;
+  readonly decoupled: boolean;
+  /** 1 on the first update. */
+  readonly step: number;
+}
+
+export type LossReduction = 'mean' | 'sum' | 'none';
 
 export interface SgdStepOptions {
   readonly lr: number;

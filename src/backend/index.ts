@@ -1,3 +1,6 @@
+import type { AcceleratorDevice, Device, DeviceBuffer } from '../tensor/device.js';
+import type { DType } from '../tensor/dtype.js';
+import type { Tensor } from '../tensor/tensor.js';
 import type { Backend } from './backend.js';
 import { nativeBackend, nativeUnavailableReason } from './native/index.js';
 import { tsBackend } from './ts/index.js';
@@ -54,4 +57,46 @@ function defaultBackend(): Backend {
     `resnext: native kernels unavailable (${nativeUnavailableReason()}); using the TypeScript kernels\n`,
   );
   return tsBackend;
+}
+
+/** What ops hand to kernels: a host array or a device buffer, per the tensors' device. */
+export type KernelBuffer = Float32Array | DeviceBuffer;
+export type KernelIndices = Int32Array | DeviceBuffer;
+/** A backend as ops see it, whichever device it serves. */
+export type AnyBackend = Backend<KernelBuffer, KernelIndices>;
+export type DeviceBackend = Backend<DeviceBuffer, DeviceBuffer>;
+
+const deviceBackends = new Map<AcceleratorDevice, DeviceBackend>();
+
+/** Makes `backend` serve the tensors on its device (done by the device's init, e.g. initWebGpu()). */
+export function registerDeviceBackend(backend: DeviceBackend): void {
+  if (backend.device === 'cpu') throw new Error('the cpu backend is chosen with setBackend/useBackend');
+  deviceBackends.set(backend.device, backend);
+}
+
+/** The backend serving `device`: the current host backend for the cpu. */
+export function backendOn(device: Device): AnyBackend {
+  if (device === 'cpu') return getBackend() as AnyBackend;
+  const backend = deviceBackends.get(device);
+  if (!backend) throw new Error(`no backend serves device "${device}": initialise it first (initWebGpu())`);
+  return backend as AnyBackend;
+}
+
+/**
+ * The backend for an op's tensors, which must all be on one device (as PyTorch requires);
+ * null/undefined entries (absent optional inputs) are skipped.
+ */
+export function backendFor(op: string, ...tensors: (Tensor<DType> | null | undefined)[]): AnyBackend {
+  let device: Device | null = null;
+  for (const t of tensors) {
+    if (!t || t.isMeta) continue;
+    if (device === null) device = t.device;
+    else if (t.device !== device) {
+      const devices = tensors.filter((x) => x && !x.isMeta).map((x) => x!.device);
+      throw new Error(
+        `${op}: expected all tensors on one device, got ${devices.join(', ')} (move them with .to(device))`,
+      );
+    }
+  }
+  return backendOn(device ?? 'cpu');
 }

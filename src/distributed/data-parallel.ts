@@ -16,7 +16,7 @@ import type { World } from './world.js';
 const BUCKET_BYTES = 25 * 2 ** 20;
 
 function bytesOf(t: Tensor<DType>): Uint8Array {
-  const data = t.data as unknown as ArrayBufferView;
+  const data = t.dataSync() as unknown as ArrayBufferView;
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
@@ -71,7 +71,7 @@ export class DataParallel {
     if (!this.distributed || this.batchNormSynchronised) return;
     const floats = this.model
       .namedBuffers()
-      .map(([, b]) => b.data)
+      .map(([, b]) => b.dataSync())
       .filter((d): d is Float32Array => d instanceof Float32Array);
     const total = floats.reduce((n, d) => n + d.length, 0);
     if (!this.packed || this.packed.length !== total) this.packed = new Float32Array(total);
@@ -110,7 +110,7 @@ export class DataParallel {
       this.world.allreduceSum(view);
       let offset = 0;
       for (const g of members) {
-        const data = g.data as Float32Array;
+        const data = g.dataSync() as Float32Array;
         for (let i = 0; i < data.length; i++) data[i] = view[offset + i]! * scale;
         offset += data.length;
       }
@@ -119,7 +119,7 @@ export class DataParallel {
       filled = 0;
     };
     for (const g of grads) {
-      const data = g.data as Float32Array;
+      const data = g.dataSync() as Float32Array;
       if (data.length > bucket.length) {
         // Larger than a bucket: reduced on its own, in place.
         flush();

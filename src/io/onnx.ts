@@ -41,7 +41,7 @@ class GraphBuilder {
 
   /** A float32 tensor as an initializer named `name`; returns the name. */
   weight(name: string, tensor: Tensor): string {
-    const data = (tensor.format === 'nchw' ? tensor : tensor.toFormat('nchw')).data as Float32Array;
+    const data = (tensor.format === 'nchw' ? tensor : tensor.toFormat('nchw')).dataSync() as Float32Array;
     this.initializers.push({
       name,
       dataType: FLOAT,
@@ -103,7 +103,7 @@ function batchNorm(g: GraphBuilder, x: string, bn: BatchNorm2d, key: string): st
     throw new Error(`ONNX export: ${key} has no running statistics (trackRunningStats false)`);
   const filled = (value: number): Tensor => {
     const t = bn.runningMean!.clone();
-    t.data.fill(value);
+    t.dataSync().fill(value);
     return t;
   };
   return g.node(

@@ -271,10 +271,10 @@ export function serializeSafetensors(
   for (const { tensor, dtype, begin } of layout) {
     const at = dataStart + begin;
     if (dtype === 'I64') {
-      const d = tensor.data as BigInt64Array;
+      const d = tensor.dataSync() as BigInt64Array;
       for (let i = 0; i < d.length; i++) view.setBigInt64(at + i * 8, d[i]!, true);
     } else {
-      const d = tensor.data as Float32Array;
+      const d = tensor.dataSync() as Float32Array;
       if (dtype === 'F32') {
         if (littleEndianHost) out.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), at);
         else for (let i = 0; i < d.length; i++) view.setFloat32(at + i * 4, d[i]!, true);

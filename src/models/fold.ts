@@ -11,24 +11,24 @@ import { Bottleneck, ResNet } from './resnet.js';
 
 /** target ← conv followed by bn (null: conv alone, copied). */
 function foldInto(conv: Conv2d, bn: Module | null, target: Conv2d): void {
-  const w = conv.weight.data;
-  const out = target.weight.data;
+  const w = conv.weight.dataSync();
+  const out = target.weight.dataSync();
   const perChannel = w.length / conv.outChannels;
   if (!(bn instanceof BatchNorm2d)) {
     out.set(w);
-    if (conv.bias && target.bias) target.bias.data.set(conv.bias.data);
-    else target.bias?.data.fill(0);
+    if (conv.bias && target.bias) target.bias.dataSync().set(conv.bias.dataSync());
+    else target.bias?.dataSync().fill(0);
     return;
   }
   if (!bn.runningMean || !bn.runningVar)
     throw new Error('foldBatchNorm: batch norm without running statistics cannot be folded');
-  const rm = bn.runningMean.data;
-  const rv = bn.runningVar.data;
+  const rm = bn.runningMean.dataSync();
+  const rv = bn.runningVar.dataSync();
   for (let k = 0; k < conv.outChannels; k++) {
-    const s = (bn.weight ? bn.weight.data[k]! : 1) / Math.sqrt(rv[k]! + bn.eps);
-    const shift = (bn.bias ? bn.bias.data[k]! : 0) - s * rm[k]!;
+    const s = (bn.weight ? bn.weight.dataSync()[k]! : 1) / Math.sqrt(rv[k]! + bn.eps);
+    const shift = (bn.bias ? bn.bias.dataSync()[k]! : 0) - s * rm[k]!;
     for (let i = k * perChannel; i < (k + 1) * perChannel; i++) out[i] = w[i]! * s;
-    target.bias!.data[k] = shift + (conv.bias ? s * conv.bias.data[k]! : 0);
+    target.bias!.dataSync()[k] = shift + (conv.bias ? s * conv.bias.dataSync()[k]! : 0);
   }
 }
 
@@ -61,8 +61,8 @@ export function foldBatchNorm(model: ResNet): ResNet {
   // preact's BN follows a residual sum, not a conv: it stays a BN, with the original's statistics.
   if (model.norm && folded.norm) folded.norm.loadStateDict(model.norm.stateDict());
   if (model.fc && folded.fc) {
-    folded.fc.weight.data.set(model.fc.weight.data);
-    if (model.fc.bias && folded.fc.bias) folded.fc.bias.data.set(model.fc.bias.data);
+    folded.fc.weight.dataSync().set(model.fc.weight.dataSync());
+    if (model.fc.bias && folded.fc.bias) folded.fc.bias.dataSync().set(model.fc.bias.dataSync());
   }
   return folded.eval();
 }

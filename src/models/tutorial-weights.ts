@@ -36,7 +36,7 @@ function block(m: RegExpExecArray): string {
 /** [c, c, kh, kw] repeated `groups` times along the output channels: [groups·c, c, kh, kw]. */
 function repeatOverGroups(shared: Tensor, groups: number): Tensor {
   const out = new Float32Array(shared.numel * groups);
-  for (let g = 0; g < groups; g++) out.set(shared.data, g * shared.numel);
+  for (let g = 0; g < groups; g++) out.set(shared.dataSync(), g * shared.numel);
   return new Tensor(out, [shared.shape[0]! * groups, ...shared.shape.slice(1)], 'float32');
 }
 

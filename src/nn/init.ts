@@ -17,7 +17,7 @@ export function uniform_(
   high: number,
   generator: Generator = defaultGenerator,
 ): Tensor {
-  const d = t.data;
+  const d = t.dataSync();
   for (let i = 0; i < d.length; i++) d[i] = low + (high - low) * generator.uniform();
   return t;
 }
@@ -28,13 +28,13 @@ export function normal_(
   std: number,
   generator: Generator = defaultGenerator,
 ): Tensor {
-  const d = t.data;
+  const d = t.dataSync();
   for (let i = 0; i < d.length; i++) d[i] = mean + std * generator.normal();
   return t;
 }
 
 export function constant_(t: Tensor, value: number): Tensor {
-  t.data.fill(value);
+  t.dataSync().fill(value);
   return t;
 }
 

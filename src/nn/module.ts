@@ -1,4 +1,5 @@
 import type { DType } from '../tensor/dtype.js';
+import type { Device } from '../tensor/device.js';
 import { Tensor } from '../tensor/tensor.js';
 import { formatShape, sameShape } from '../tensor/shape.js';
 import { Parameter } from './parameter.js';
@@ -114,6 +115,29 @@ export abstract class Module {
     return out;
   }
 
+  /**
+   * Moves every float32 parameter and buffer (and any gradient) to `device` in place, as
+   * torch.nn.Module.to(device); int64 counters (num_batches_tracked) stay on the cpu, where they
+   * are counted. Back to the cpu: `await module.cpu()`.
+   */
+  to(device: Device): this {
+    for (const t of this.floatState()) t.storage.moveTo(device);
+    return this;
+  }
+
+  /** Brings every parameter, buffer and gradient back to the cpu (an async read-back). */
+  async cpu(): Promise<this> {
+    await Promise.all(this.floatState().map((t) => t.storage.moveToCpu()));
+    return this;
+  }
+
+  private floatState(): Tensor<DType>[] {
+    const out: Tensor<DType>[] = [];
+    for (const p of this.parameters()) out.push(p, ...(p.grad ? [p.grad] : []));
+    for (const [, b] of this.namedBuffers()) if (b.dtype === 'float32') out.push(b);
+    return out;
+  }
+
   /** Parameters then buffers of each module, parents before children: PyTorch's state_dict order. */
   stateDict(): StateDict {
     const out: StateDict = new Map();
@@ -151,7 +175,7 @@ export abstract class Module {
           `dtype mismatch for ${key}: the checkpoint holds integers, the model's tensor is float32`,
         );
       } else if (target.dtype === 'int64' && source.dtype === 'float32') {
-        const values = source.data as Float32Array;
+        const values = source.dataSync() as Float32Array;
         if (!values.every((v) => Number.isInteger(v)))
           problems.push(
             `dtype mismatch for ${key}: the checkpoint holds non-integer floats, the model's tensor is int64`,

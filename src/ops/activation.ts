@@ -1,5 +1,5 @@
 import { record } from '../autograd/node.js';
-import { getBackend } from '../backend/index.js';
+import { backendFor } from '../backend/index.js';
 import { Tensor } from '../tensor/tensor.js';
 import { normalizeDim, numel } from '../tensor/shape.js';
 import { anyMeta, checkInPlace, expectFloat } from './check.js';
@@ -9,16 +9,16 @@ import { toFormat } from './format.js';
 export function relu(x: Tensor): Tensor {
   expectFloat('relu', 'input', x);
   if (anyMeta(x)) return Tensor.meta(x.shape, 'float32', x.format);
-  const backend = getBackend();
-  const y = Tensor.output(x.shape, x.format);
-  backend.relu(x.data, y.data);
+  const backend = backendFor('relu', x);
+  const y = Tensor.output(x.shape, x.format, x.device);
+  backend.relu(x.handle, y.handle);
   return record(
     'relu',
     y,
     [x],
     () => (dy) => {
-      const dx = Tensor.output(x.shape, x.format);
-      backend.reluBackward(dy.data, y.data, dx.data);
+      const dx = Tensor.output(x.shape, x.format, x.device);
+      backend.reluBackward(dy.handle, y.handle, dx.handle);
       return [dx];
     },
     [y],
@@ -47,16 +47,16 @@ export function softmax(input: Tensor, dim = -1): Tensor {
   const d = normalizeDim(dim, x.ndim);
   if (anyMeta(x)) return Tensor.meta(x.shape);
   const [outer, size, inner] = splitAt(x.shape, d);
-  const backend = getBackend();
-  const y = Tensor.output(x.shape);
-  backend.softmax(x.data, outer, size, inner, y.data);
+  const backend = backendFor('softmax', x);
+  const y = Tensor.output(x.shape, 'nchw', x.device);
+  backend.softmax(x.handle, outer, size, inner, y.handle);
   return record(
     'softmax',
     y,
     [x],
     () => (dy) => {
-      const dx = Tensor.output(x.shape);
-      backend.softmaxBackward(dy.data, y.data, outer, size, inner, dx.data);
+      const dx = Tensor.output(x.shape, 'nchw', x.device);
+      backend.softmaxBackward(dy.handle, y.handle, outer, size, inner, dx.handle);
       return [dx];
     },
     [y],
@@ -69,29 +69,16 @@ export function logSoftmax(input: Tensor, dim = -1): Tensor {
   const d = normalizeDim(dim, x.ndim);
   if (anyMeta(x)) return Tensor.meta(x.shape);
   const [outer, size, inner] = splitAt(x.shape, d);
-  const y = Tensor.output(x.shape);
-  getBackend().logSoftmax(x.data, outer, size, inner, y.data);
+  const backend = backendFor('log_softmax', x);
+  const y = Tensor.output(x.shape, 'nchw', x.device);
+  backend.logSoftmax(x.handle, outer, size, inner, y.handle);
   return record(
     'log_softmax',
     y,
     [x],
     () => (dy) => {
-      // dx = dy - softmax * Σ dy along dim, softmax = exp(y).
-      const dx = Tensor.output(x.shape);
-      const g = dy.data;
-      const o = dx.data;
-      const ls = y.data;
-      for (let a = 0; a < outer; a++) {
-        for (let i = 0; i < inner; i++) {
-          const base = a * size * inner + i;
-          let s = 0;
-          for (let k = 0; k < size; k++) s += g[base + k * inner]!;
-          for (let k = 0; k < size; k++) {
-            const at = base + k * inner;
-            o[at] = g[at]! - Math.exp(ls[at]!) * s;
-          }
-        }
-      }
+      const dx = Tensor.output(x.shape, 'nchw', x.device);
+      backend.logSoftmaxBackward(dy.handle, y.handle, outer, size, inner, dx.handle);
       return [dx];
     },
     [y],
@@ -106,16 +93,16 @@ export function relu_(x: Tensor): Tensor {
   expectFloat('relu_', 'input', x);
   if (anyMeta(x)) return Tensor.meta(x.shape, 'float32', x.format);
   checkInPlace('relu_', x);
-  const backend = getBackend();
-  backend.relu(x.data, x.data);
+  const backend = backendFor('relu_', x);
+  backend.relu(x.handle, x.handle);
   const y = Tensor.view(x, x.shape, x.format);
   return record(
     'relu_',
     y,
     [x],
     () => (dy) => {
-      const dx = Tensor.output(x.shape, x.format);
-      backend.reluBackward(dy.data, y.data, dx.data);
+      const dx = Tensor.output(x.shape, x.format, x.device);
+      backend.reluBackward(dy.handle, y.handle, dx.handle);
       return [dx];
     },
     [y],

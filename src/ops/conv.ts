@@ -1,5 +1,5 @@
 import { needsGrad, record } from '../autograd/node.js';
-import { getBackend, type Conv2dGeometry } from '../backend/index.js';
+import { backendFor, type Conv2dGeometry } from '../backend/index.js';
 import { Tensor } from '../tensor/tensor.js';
 import { formatShape } from '../tensor/shape.js';
 import { composeTail } from './activation.js';
@@ -42,7 +42,7 @@ export function conv2d(
   options: Conv2dOptions = {},
 ): Tensor {
   const op = 'conv2d';
-  const backend = getBackend();
+  const backend = backendFor(op, input, weight, bias);
   expectFloat(op, 'input', input);
   expectFloat(op, 'weight', weight);
   expectRank(op, 'input', input, 4, '[N, C, H, W]');
@@ -108,9 +108,9 @@ export function conv2d(
     dilationW,
     groups,
   };
-  const y = Tensor.output(outShape, x.format);
-  backend.conv2d(x.data, weight.data, bias ? bias.data : null, g, y.data, {
-    residual: residual ? residual.data : null,
+  const y = Tensor.output(outShape, x.format, x.device);
+  backend.conv2d(x.handle, weight.handle, bias ? bias.handle : null, g, y.handle, {
+    residual: residual ? residual.handle : null,
     relu,
   });
   return record(
@@ -118,14 +118,14 @@ export function conv2d(
     y,
     [x, weight, bias],
     () => (dy) => {
-      const dx = x.requiresGrad ? Tensor.output(x.shape, x.format) : null;
-      if (dx) backend.conv2dBackwardInput(dy.data, weight.data, g, dx.data);
+      const dx = x.requiresGrad ? Tensor.output(x.shape, x.format, x.device) : null;
+      if (dx) backend.conv2dBackwardInput(dy.handle, weight.handle, g, dx.handle);
       let dw: Tensor | null = null;
       let db: Tensor | null = null;
       if (weight.requiresGrad || bias?.requiresGrad) {
-        dw = Tensor.output(weight.shape);
-        db = bias ? Tensor.output(bias.shape) : null;
-        backend.conv2dBackwardWeight(dy.data, x.data, g, dw.data, db ? db.data : null);
+        dw = Tensor.output(weight.shape, 'nchw', x.device);
+        db = bias ? Tensor.output(bias.shape, 'nchw', x.device) : null;
+        backend.conv2dBackwardWeight(dy.handle, x.handle, g, dw.handle, db ? db.handle : null);
       }
       return [dx, weight.requiresGrad ? dw : null, db];
     },

@@ -1,5 +1,5 @@
 import { record } from '../autograd/node.js';
-import { getBackend } from '../backend/index.js';
+import { backendFor } from '../backend/index.js';
 import { Tensor } from '../tensor/tensor.js';
 import { formatShape, sameShape } from '../tensor/shape.js';
 import { anyMeta, checkInPlace, expectFloat } from './check.js';
@@ -14,8 +14,9 @@ export function add(a: Tensor, other: Tensor): Tensor {
     throw new RangeError(`add: shapes ${formatShape(a.shape)} and ${formatShape(b.shape)} differ`);
   }
   if (anyMeta(a, b)) return Tensor.meta(a.shape, 'float32', a.format);
-  const y = Tensor.output(a.shape, a.format);
-  getBackend().add(a.data, b.data, y.data);
+  const backend = backendFor('add', a, b);
+  const y = Tensor.output(a.shape, a.format, a.device);
+  backend.add(a.handle, b.handle, y.handle);
   return record('add', y, [a, b], () => (dy) => [dy, dy]);
 }
 
@@ -23,36 +24,38 @@ export function add(a: Tensor, other: Tensor): Tensor {
 export function sum(x: Tensor): Tensor {
   expectFloat('sum', 'input', x);
   if (anyMeta(x)) return Tensor.meta([]);
-  let s = 0;
-  for (const v of x.data) s += v;
-  return record('sum', Tensor.scalar(s), [x], () => (dy) => [
-    Tensor.full(x.shape, dy.data[0]!).toFormat(x.format),
-  ]);
+  return reduceAll('sum', x, 1);
 }
 
 /** Mean of all elements, as a 0-d tensor. */
 export function mean(x: Tensor): Tensor {
   expectFloat('mean', 'input', x);
   if (anyMeta(x)) return Tensor.meta([]);
-  const n = x.numel;
-  let s = 0;
-  for (const v of x.data) s += v;
-  return record('mean', Tensor.scalar(s / n), [x], () => (dy) => [
-    Tensor.full(x.shape, dy.data[0]! / n).toFormat(x.format),
-  ]);
+  return reduceAll('mean', x, x.numel);
+}
+
+/** Σx / divisor as a 0-d tensor on x's device; the gradient is dy / divisor everywhere. */
+function reduceAll(op: 'sum' | 'mean', x: Tensor, divisor: number): Tensor {
+  const backend = backendFor(op, x);
+  const y = Tensor.output([], 'nchw', x.device);
+  backend.sum(x.handle, divisor, y.handle);
+  return record(op, y, [x], () => (dy) => {
+    const dx = Tensor.output(x.shape, x.format, x.device);
+    backend.broadcastScalar(dy.handle, divisor, dx.handle);
+    return [dx];
+  });
 }
 
 /** x * factor for a number factor. */
 export function scale(x: Tensor, factor: number): Tensor {
   expectFloat('scale', 'input', x);
   if (anyMeta(x)) return Tensor.meta(x.shape, 'float32', x.format);
-  const y = Tensor.output(x.shape, x.format);
-  const xd = x.data;
-  const yd = y.data;
-  for (let i = 0; i < xd.length; i++) yd[i] = xd[i]! * factor;
+  const backend = backendFor('scale', x);
+  const y = Tensor.output(x.shape, x.format, x.device);
+  backend.scale(x.handle, factor, y.handle);
   return record('scale', y, [x], () => (dy) => {
-    const dx = Tensor.output(x.shape, x.format);
-    for (let i = 0; i < dx.data.length; i++) dx.data[i] = dy.data[i]! * factor;
+    const dx = Tensor.output(x.shape, x.format, x.device);
+    backend.scale(dy.handle, factor, dx.handle);
     return [dx];
   });
 }
@@ -67,7 +70,7 @@ export function add_(a: Tensor, other: Tensor): Tensor {
   if (anyMeta(a, other)) return Tensor.meta(a.shape, 'float32', a.format);
   checkInPlace('add_', a);
   const b = toFormat(other, a.format);
-  getBackend().add(a.data, b.data, a.data);
+  backendFor('add_', a, b).add(a.handle, b.handle, a.handle);
   const y = Tensor.view(a, a.shape, a.format);
   return record('add_', y, [a, b], () => (dy) => [dy, dy]);
 }

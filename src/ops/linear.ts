@@ -1,5 +1,5 @@
 import { record } from '../autograd/node.js';
-import { getBackend } from '../backend/index.js';
+import { backendFor } from '../backend/index.js';
 import { Tensor } from '../tensor/tensor.js';
 import { formatShape } from '../tensor/shape.js';
 import { anyMeta, expectFloat, expectRank } from './check.js';
@@ -26,27 +26,27 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
   }
   const outShape = [rows, outFeatures];
   if (anyMeta(x, weight, bias)) return Tensor.meta(outShape);
-  const backend = getBackend();
-  const y = Tensor.output(outShape);
-  backend.linear(x.data, weight.data, bias ? bias.data : null, rows, inFeatures, outFeatures, y.data);
+  const backend = backendFor('linear', x, weight, bias);
+  const y = Tensor.output(outShape, 'nchw', x.device);
+  backend.linear(x.handle, weight.handle, bias ? bias.handle : null, rows, inFeatures, outFeatures, y.handle);
   return record(
     op,
     y,
     [x, weight, bias],
     () => (dy) => {
-      const dx = x.requiresGrad ? Tensor.output(x.shape) : null;
-      const dw = weight.requiresGrad ? Tensor.output(weight.shape) : null;
-      const db = bias?.requiresGrad ? Tensor.output(bias.shape) : null;
+      const dx = x.requiresGrad ? Tensor.output(x.shape, 'nchw', x.device) : null;
+      const dw = weight.requiresGrad ? Tensor.output(weight.shape, 'nchw', x.device) : null;
+      const db = bias?.requiresGrad ? Tensor.output(bias.shape, 'nchw', x.device) : null;
       backend.linearBackward(
-        dy.data,
-        x.data,
-        weight.data,
+        dy.handle,
+        x.handle,
+        weight.handle,
         rows,
         inFeatures,
         outFeatures,
-        dx?.data ?? null,
-        dw?.data ?? null,
-        db?.data ?? null,
+        dx?.handle ?? null,
+        dw?.handle ?? null,
+        db?.handle ?? null,
       );
       return [dx, dw, db];
     },

@@ -1,5 +1,5 @@
 import { record } from '../autograd/node.js';
-import { getBackend } from '../backend/index.js';
+import { backendFor } from '../backend/index.js';
 import { Tensor } from '../tensor/tensor.js';
 import { formatShape } from '../tensor/shape.js';
 import { anyMeta, expectFloat, expectRank } from './check.js';
@@ -13,6 +13,7 @@ export interface CrossEntropyOptions {
 /**
  * Cross-entropy of logits [N, C] against class indices [N] (int64), as torch.nn.functional.cross_entropy:
  * loss_i = (1 - ε)·(logsumexp(x_i) - x_i[y_i]) + ε·mean_c(logsumexp(x_i) - x_i[c]).
+ * The target stays on the cpu (its range is checked there); the logits may be on any device.
  */
 export function crossEntropy(
   logits: Tensor,
@@ -37,39 +38,28 @@ export function crossEntropy(
   if (anyMeta(logits)) return Tensor.meta(outShape);
 
   const labels = new Int32Array(N);
+  const targets = target.dataSync();
   for (let i = 0; i < N; i++) {
-    const v = Number(target.data[i]!);
+    const v = Number(targets[i]!);
     if (v < 0 || v >= C) throw new RangeError(`${op}: target[${i}] = ${v} is out of range for ${C} classes`);
     labels[i] = v;
   }
-  const logProbs = new Float32Array(N * C);
-  getBackend().logSoftmax(logits.data, N, C, 1, logProbs);
-  const perSample = new Float64Array(N);
-  for (let i = 0; i < N; i++) {
-    const row = i * C;
-    let all = 0;
-    for (let c = 0; c < C; c++) all += logProbs[row + c]!;
-    perSample[i] = -(1 - eps) * logProbs[row + labels[i]!]! - (eps / C) * all;
-  }
-  let out: Tensor;
-  if (reduction === 'none') out = Tensor.fromArray(perSample, [N]);
-  else {
-    const total = perSample.reduce((a, b) => a + b, 0);
-    out = Tensor.scalar(reduction === 'mean' ? total / N : total);
-  }
-  return record(op, out, [logits], () => (dy) => {
-    // d loss_i / d x_i = softmax(x_i) - target distribution.
-    const dx = Tensor.output(logits.shape);
-    const d = dx.data;
-    for (let i = 0; i < N; i++) {
-      const scaleI =
-        reduction === 'none' ? dy.data[i]! : reduction === 'mean' ? dy.data[0]! / N : dy.data[0]!;
-      const row = i * C;
-      for (let c = 0; c < C; c++) {
-        const q = (c === labels[i] ? 1 - eps : 0) + eps / C;
-        d[row + c] = (Math.exp(logProbs[row + c]!) - q) * scaleI;
-      }
-    }
-    return [dx];
-  });
+  const backend = backendFor(op, logits);
+  const device = logits.device;
+  const labelBuffer = backend.indexBuffer(labels);
+  const logProbs = Tensor.output([N, C], 'nchw', device);
+  backend.logSoftmax(logits.handle, N, C, 1, logProbs.handle);
+  const out = Tensor.output(outShape, 'nchw', device);
+  backend.crossEntropy(logProbs.handle, labelBuffer, N, C, eps, reduction, out.handle);
+  return record(
+    op,
+    out,
+    [logits],
+    () => (dy) => {
+      const dx = Tensor.output(logits.shape, 'nchw', device);
+      backend.crossEntropyBackward(logProbs.handle, labelBuffer, N, C, eps, reduction, dy.handle, dx.handle);
+      return [dx];
+    },
+    [logProbs],
+  );
 }

@@ -1,5 +1,5 @@
 import { needsGrad, record } from '../autograd/node.js';
-import { getBackend, type ChannelGeometry } from '../backend/index.js';
+import { backendFor, getBackend, type ChannelGeometry } from '../backend/index.js';
 import { Tensor } from '../tensor/tensor.js';
 import { formatShape, numel } from '../tensor/shape.js';
 import { composeTail } from './activation.js';
@@ -40,7 +40,15 @@ export interface BatchNormSync {
  */
 export function batchNorm(input: Tensor, options: BatchNormOptions): Tensor {
   const op = 'batch_norm';
-  const backend = getBackend();
+  const backend = backendFor(
+    op,
+    input,
+    options.weight,
+    options.bias,
+    options.runningMean,
+    options.runningVar,
+    options.residual,
+  );
   // Kernels see 4-D activations in the backend's format, anything else as contiguous.
   const x = toFormat(input, input.ndim === 4 ? backend.activationFormat : 'nchw');
   expectFloat(op, 'input', x);
@@ -75,26 +83,46 @@ export function batchNorm(input: Tensor, options: BatchNormOptions): Tensor {
   }
   if (anyMeta(x, weight, bias, residual)) return Tensor.meta(x.shape, 'float32', x.format);
   const g: ChannelGeometry = { batch: N, channels: C, spatial };
-  const gamma = weight ? weight.data : null;
-  const beta = bias ? bias.data : null;
-  const epilogue = { residual: residual ? residual.data : null, relu };
+  const gamma = weight ? weight.handle : null;
+  const beta = bias ? bias.handle : null;
+  const epilogue = { residual: residual ? residual.handle : null, relu };
 
   if (!training && (relu || residual) && needsGrad(x, weight, bias, residual)) {
     // Eval mode with gradients (rare: frozen statistics while fine-tuning): the plain composition.
     return composeTail(batchNorm(x, { ...options, residual: null, relu: false }), { residual, relu });
   }
   if (training && options.sync) {
-    if (!gamma) throw new Error(`${op}: synchronised batch norm needs the affine weight and bias`);
-    return syncBatchNormTrain(x, options, { g, gamma, beta, epilogue, residual, relu, eps, momentum });
+    if (!weight) throw new Error(`${op}: synchronised batch norm needs the affine weight and bias`);
+    if (x.device !== 'cpu') throw new Error(`${op}: synchronised batch norm runs on the cpu, got ${x.device}`);
+    const host = {
+      residual: residual ? residual.dataSync() : null,
+      relu,
+    };
+    return syncBatchNormTrain(x, options, {
+      g,
+      gamma: weight.dataSync(),
+      beta: bias ? bias.dataSync() : null,
+      epilogue: host,
+      residual,
+      relu,
+      eps,
+      momentum,
+    });
   }
-  const y = Tensor.output(x.shape, x.format);
+  const device = x.device;
+  const y = Tensor.output(x.shape, x.format, device);
 
   if (training) {
-    const mean = new Float32Array(C);
-    const variance = new Float32Array(C);
-    const invStd = new Float32Array(C);
-    backend.batchNormTrain(x.data, gamma, beta, g, eps, y.data, mean, variance, invStd, epilogue);
-    updateRunningStats(runningMean, runningVar, mean, variance, N * spatial, momentum);
+    const meanT = Tensor.output([C], 'nchw', device);
+    const varianceT = Tensor.output([C], 'nchw', device);
+    const invStdT = Tensor.output([C], 'nchw', device);
+    const mean = meanT.handle;
+    const variance = varianceT.handle;
+    const invStd = invStdT.handle;
+    backend.batchNormTrain(x.handle, gamma, beta, g, eps, y.handle, mean, variance, invStd, epilogue);
+    if (runningMean && runningVar) {
+      backend.updateRunningStats(runningMean.handle, runningVar.handle, mean, variance, N * spatial, momentum);
+    }
     // A fused ReLU alone: the backward recomputes its mask from x. With a residual the mask comes
     // from y, and the gradient of the sum is that of the residual too.
     const maskFromOutput = relu && residual !== null;
@@ -104,82 +132,66 @@ export function batchNorm(input: Tensor, options: BatchNormOptions): Tensor {
       [x, weight, bias, residual],
       () => (dy) => {
         const dSum = maskFromOutput ? reluGrad(dy, y) : dy;
-        const dx = Tensor.output(x.shape, x.format);
-        const dGamma = weight ? Tensor.output(weight.shape) : null;
-        const dBeta = bias ? Tensor.output(bias.shape) : null;
+        const dx = Tensor.output(x.shape, x.format, device);
+        const dGamma = weight ? Tensor.output(weight.shape, 'nchw', device) : null;
+        const dBeta = bias ? Tensor.output(bias.shape, 'nchw', device) : null;
         backend.batchNormBackward(
-          dSum.data,
-          x.data,
+          dSum.handle,
+          x.handle,
           gamma,
           mean,
           invStd,
           g,
-          dx.data,
-          dGamma?.data ?? null,
-          dBeta?.data ?? null,
+          dx.handle,
+          dGamma?.handle ?? null,
+          dBeta?.handle ?? null,
           relu && !residual ? { beta } : undefined,
         );
         return [x.requiresGrad ? dx : null, dGamma, dBeta, residual?.requiresGrad ? dSum : null];
       },
       // The residual is read by nobody here; listed so that its storage is recycled once this ran.
-      [x, ...(maskFromOutput ? [y] : []), ...(residual ? [residual] : [])],
+      [x, meanT, invStdT, ...(maskFromOutput ? [y] : []), ...(residual ? [residual] : [])],
     );
   }
 
-  const rm = runningMean!.data;
-  const rv = runningVar!.data;
-  backend.batchNormEval(x.data, gamma, beta, rm, rv, g, eps, y.data, epilogue);
+  const rm = runningMean!.handle;
+  const rv = runningVar!.handle;
+  backend.batchNormEval(x.handle, gamma, beta, rm, rv, g, eps, y.handle, epilogue);
   if (!needsGrad(x, weight, bias)) return y;
   // Statistics are constants in eval mode; keep copies so later running-stat updates cannot change them.
-  const meanCopy = rm.slice();
-  const invStd = Float32Array.from(rv, (v) => 1 / Math.sqrt(v + eps));
+  const meanT = Tensor.output([C], 'nchw', device);
+  const invStdT = Tensor.output([C], 'nchw', device);
+  backend.copy(rm, meanT.handle);
+  backend.invStd(rv, eps, invStdT.handle);
   return record(
     op,
     y,
     [x, weight, bias],
     () => (dy) => {
-      const dx = Tensor.output(x.shape, x.format);
-      const dGamma = weight ? Tensor.output(weight.shape) : null;
-      const dBeta = bias ? Tensor.output(bias.shape) : null;
+      const dx = Tensor.output(x.shape, x.format, device);
+      const dGamma = weight ? Tensor.output(weight.shape, 'nchw', device) : null;
+      const dBeta = bias ? Tensor.output(bias.shape, 'nchw', device) : null;
       backend.batchNormEvalBackward(
-        dy.data,
-        x.data,
+        dy.handle,
+        x.handle,
         gamma,
-        meanCopy,
-        invStd,
+        meanT.handle,
+        invStdT.handle,
         g,
-        dx.data,
-        dGamma?.data ?? null,
-        dBeta?.data ?? null,
+        dx.handle,
+        dGamma?.handle ?? null,
+        dBeta?.handle ?? null,
       );
       return [x.requiresGrad ? dx : null, dGamma, dBeta];
     },
-    [x],
+    [x, meanT, invStdT],
   );
-}
-
-/** running = (1 − momentum)·running + momentum·batch, with the unbiased variance of `count` values. */
-function updateRunningStats(
-  runningMean: Tensor | null,
-  runningVar: Tensor | null,
-  mean: Float32Array,
-  variance: Float32Array,
-  count: number,
-  momentum: number,
-): void {
-  if (!runningMean || !runningVar) return;
-  const rm = runningMean.data;
-  const rv = runningVar.data;
-  for (let c = 0; c < mean.length; c++) {
-    rm[c] = (1 - momentum) * rm[c]! + momentum * mean[c]!;
-    rv[c] = (1 - momentum) * rv[c]! + momentum * ((variance[c]! * count) / (count - 1));
-  }
 }
 
 /** dy where the ReLU's output y is positive, else 0. */
 function reluGrad(dy: Tensor, y: Tensor): Tensor {
-  const out = Tensor.output(y.shape, y.format);
-  getBackend().reluBackward(dy.data, y.data, out.data);
+  const out = Tensor.output(y.shape, y.format, y.device);
+  backendFor('relu_backward', dy, y).reluBackward(dy.handle, y.handle, out.handle);
   return out;
 }
 
@@ -215,7 +227,7 @@ function syncBatchNormTrain(
   const y = Tensor.output(x.shape, x.format);
   const localMean = new Float32Array(C);
   const localVar = new Float32Array(C);
-  backend.batchNormTrain(x.data, gamma, beta, g, eps, y.data, localMean, localVar, new Float32Array(C));
+  backend.batchNormTrain(x.dataSync(), gamma, beta, g, eps, y.dataSync(), localMean, localVar, new Float32Array(C));
   // [count, Σx, Σx²] per channel over the ranks, in float64.
   const moments = new Float64Array(1 + 2 * C);
   moments[0] = M;
@@ -234,8 +246,11 @@ function syncBatchNormTrain(
     variance[c] = Math.max(0, moments[1 + C + c]! / total - m * m);
     invStd[c] = 1 / Math.sqrt(variance[c]! + eps);
   }
-  backend.batchNormEval(x.data, gamma, beta, mean, variance, g, eps, y.data, k.epilogue);
-  updateRunningStats(options.runningMean, options.runningVar, mean, variance, total, k.momentum);
+  backend.batchNormEval(x.dataSync(), gamma, beta, mean, variance, g, eps, y.dataSync(), k.epilogue);
+  const { runningMean, runningVar } = options;
+  if (runningMean && runningVar) {
+    backend.updateRunningStats(runningMean.dataSync(), runningVar.dataSync(), mean, variance, total, k.momentum);
+  }
   const weight = options.weight!;
   const bias = options.bias ?? null;
   return record(
@@ -249,20 +264,20 @@ function syncBatchNormTrain(
       const dGamma = Tensor.output(weight.shape);
       const dBeta = Tensor.output([C]);
       backend.batchNormBackward(
-        dSum.data,
-        x.data,
+        dSum.dataSync(),
+        x.dataSync(),
         gamma,
         mean,
         invStd,
         g,
-        local.data,
-        dGamma.data,
-        dBeta.data,
+        local.dataSync(),
+        dGamma.dataSync(),
+        dBeta.dataSync(),
       );
       const sums = new Float64Array(2 * C);
       for (let c = 0; c < C; c++) {
-        sums[c] = dGamma.data[c]!;
-        sums[C + c] = dBeta.data[c]!;
+        sums[c] = dGamma.dataSync()[c]!;
+        sums[C + c] = dBeta.dataSync()[c]!;
       }
       sync.sum(sums);
       // dx = local + (x − mean)·a + b per channel: the eval kernel with variance 1 and eps 0.
@@ -270,12 +285,12 @@ function syncBatchNormTrain(
       const b = new Float32Array(C);
       for (let c = 0; c < C; c++) {
         const s = gamma[c]! * invStd[c]!;
-        a[c] = s * invStd[c]! * (dGamma.data[c]! / M - sums[c]! / total);
-        b[c] = s * (dBeta.data[c]! / M - sums[C + c]! / total);
+        a[c] = s * invStd[c]! * (dGamma.dataSync()[c]! / M - sums[c]! / total);
+        b[c] = s * (dBeta.dataSync()[c]! / M - sums[C + c]! / total);
       }
       const dx = Tensor.output(x.shape, x.format);
-      backend.batchNormEval(x.data, a, b, mean, new Float32Array(C).fill(1), g, 0, dx.data, {
-        residual: local.data,
+      backend.batchNormEval(x.dataSync(), a, b, mean, new Float32Array(C).fill(1), g, 0, dx.dataSync(), {
+        residual: local.dataSync(),
         relu: false,
       });
       return [x.requiresGrad ? dx : null, dGamma, bias ? dBeta : null, residual?.requiresGrad ? dSum : null];

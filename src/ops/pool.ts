@@ -1,5 +1,10 @@
 import { record } from '../autograd/node.js';
-import { getBackend, type AdaptivePool2dGeometry, type Pool2dGeometry } from '../backend/index.js';
+import {
+  backendFor,
+  type AdaptivePool2dGeometry,
+  type KernelBuffer,
+  type Pool2dGeometry,
+} from '../backend/index.js';
 import { Tensor } from '../tensor/tensor.js';
 import { formatShape } from '../tensor/shape.js';
 import { anyMeta, expectFloat, expectRank, pair, type IntPair } from './check.js';
@@ -24,7 +29,7 @@ function poolOutputSize(size: number, k: number, s: number, p: number, d: number
 /** Max pooling over [N, C, H, W], as torch.nn.functional.max_pool2d. */
 export function maxPool2d(input: Tensor, kernelSize: IntPair, options: MaxPool2dOptions = {}): Tensor {
   const op = 'max_pool2d';
-  const backend = getBackend();
+  const backend = backendFor(op, input);
   expectFloat(op, 'input', input);
   expectRank(op, 'input', input, 4, '[N, C, H, W]');
   const x = toFormat(input, backend.activationFormat);
@@ -62,9 +67,9 @@ export function maxPool2d(input: Tensor, kernelSize: IntPair, options: MaxPool2d
     dilationH: dh,
     dilationW: dw,
   };
-  const y = Tensor.output(outShape, x.format);
-  const argmax = new Int32Array(y.numel);
-  backend.maxPool2d(x.data, g, y.data, argmax);
+  const y = Tensor.output(outShape, x.format, x.device);
+  const argmax = backend.indexBuffer(y.numel);
+  backend.maxPool2d(x.handle, g, y.handle, argmax);
   return recordPool(op, x, y, (dy, dx) => backend.maxPoolBackward(dy, argmax, g, dx));
 }
 
@@ -76,15 +81,15 @@ function recordPool(
   op: string,
   x: Tensor,
   y: Tensor,
-  backwardInto: (dy: Float32Array, dx: Float32Array) => void,
+  backwardInto: (dy: KernelBuffer, dx: KernelBuffer) => void,
 ): Tensor {
   return record(
     op,
     y,
     [x],
     () => (dy) => {
-      const dx = Tensor.output(x.shape, x.format);
-      backwardInto(dy.data, dx.data);
+      const dx = Tensor.output(x.shape, x.format, x.device);
+      backwardInto(dy.handle, dx.handle);
       return [dx];
     },
     [x],
@@ -103,26 +108,26 @@ function adaptiveGeometry(op: string, x: Tensor, outputSize: IntPair): AdaptiveP
 /** Adaptive average pooling to outputSize, as torch.nn.functional.adaptive_avg_pool2d. */
 export function adaptiveAvgPool2d(input: Tensor, outputSize: IntPair): Tensor {
   const op = 'adaptive_avg_pool2d';
-  const backend = getBackend();
+  const backend = backendFor(op, input);
   const x = input.ndim === 4 ? toFormat(input, backend.activationFormat) : input;
   const g = adaptiveGeometry(op, x, outputSize);
   const outShape = [g.batch, g.channels, g.outHeight, g.outWidth];
   if (anyMeta(x)) return Tensor.meta(outShape, 'float32', x.format);
-  const y = Tensor.output(outShape, x.format);
-  backend.adaptiveAvgPool2d(x.data, g, y.data);
+  const y = Tensor.output(outShape, x.format, x.device);
+  backend.adaptiveAvgPool2d(x.handle, g, y.handle);
   return recordPool(op, x, y, (dy, dx) => backend.adaptiveAvgPool2dBackward(dy, g, dx));
 }
 
 /** Adaptive max pooling to outputSize, as torch.nn.functional.adaptive_max_pool2d. */
 export function adaptiveMaxPool2d(input: Tensor, outputSize: IntPair): Tensor {
   const op = 'adaptive_max_pool2d';
-  const backend = getBackend();
+  const backend = backendFor(op, input);
   const x = input.ndim === 4 ? toFormat(input, backend.activationFormat) : input;
   const g = adaptiveGeometry(op, x, outputSize);
   const outShape = [g.batch, g.channels, g.outHeight, g.outWidth];
   if (anyMeta(x)) return Tensor.meta(outShape, 'float32', x.format);
-  const y = Tensor.output(outShape, x.format);
-  const argmax = new Int32Array(y.numel);
-  backend.adaptiveMaxPool2d(x.data, g, y.data, argmax);
+  const y = Tensor.output(outShape, x.format, x.device);
+  const argmax = backend.indexBuffer(y.numel);
+  backend.adaptiveMaxPool2d(x.handle, g, y.handle, argmax);
   return recordPool(op, x, y, (dy, dx) => backend.maxPoolBackward(dy, argmax, g, dx));
 }

@@ -1,3 +1,4 @@
+import { backendFor } from '../backend/index.js';
 import type { Parameter } from '../nn/parameter.js';
 import { Tensor } from '../tensor/tensor.js';
 import { formatShape, sameShape } from '../tensor/shape.js';
@@ -21,8 +22,9 @@ interface AdamHyper {
 
 interface AdamState {
   step: number;
-  expAvg: Float32Array;
-  expAvgSq: Float32Array;
+  /** On the parameter's device. */
+  expAvg: Tensor;
+  expAvgSq: Tensor;
 }
 
 /**
@@ -51,33 +53,24 @@ export class Adam extends Optimizer<AdamHyper> {
   }
 
   step(): void {
-    const f = Math.fround;
     for (const group of this.paramGroups) {
       const { beta1, beta2, eps, weightDecay, decoupled } = group.hyper;
-      const lr = group.lr;
       for (const p of group.params) {
         if (p.grad === null) continue;
         let s = this.state.get(p);
         if (!s) {
-          s = { step: 0, expAvg: new Float32Array(p.numel), expAvgSq: new Float32Array(p.numel) };
+          s = { step: 0, expAvg: Tensor.full(p.shape, 0, p.device), expAvgSq: Tensor.full(p.shape, 0, p.device) };
           this.state.set(p, s);
         }
         s.step++;
-        const w = p.data;
-        const g = p.grad.toFormat(p.format).data;
-        const m = s.expAvg;
-        const v = s.expAvgSq;
-        const stepSize = lr / (1 - beta1 ** s.step);
-        const bc2Sqrt = Math.sqrt(1 - beta2 ** s.step);
-        const decay = decoupled ? 1 - lr * weightDecay : 1;
-        for (let i = 0; i < w.length; i++) {
-          if (decoupled) w[i] = f(w[i]! * decay);
-          const gi = !decoupled && weightDecay !== 0 ? f(g[i]! + f(weightDecay * w[i]!)) : g[i]!;
-          m[i] = f(m[i]! + f((1 - beta1) * f(gi - m[i]!)));
-          v[i] = f(f(beta2 * v[i]!) + f(f((1 - beta2) * gi) * gi));
-          const denom = f(f(Math.sqrt(v[i]!) / bc2Sqrt) + eps);
-          w[i] = f(w[i]! - f(stepSize * f(m[i]! / denom)));
-        }
+        const grad = p.grad.toFormat(p.format);
+        backendFor(decoupled ? 'AdamW' : 'Adam', p, grad, s.expAvg).adamStep(
+          p.handle,
+          grad.handle,
+          s.expAvg.handle,
+          s.expAvgSq.handle,
+          { lr: group.lr, beta1, beta2, eps, weightDecay, decoupled, step: s.step },
+        );
       }
     }
   }
@@ -88,8 +81,8 @@ export class Adam extends Optimizer<AdamHyper> {
       const s = this.state.get(p);
       if (!s) return;
       out.set(`state.${i}.step`, Tensor.fromArray([s.step]));
-      out.set(`state.${i}.exp_avg`, new Tensor(s.expAvg.slice(), p.shape, 'float32'));
-      out.set(`state.${i}.exp_avg_sq`, new Tensor(s.expAvgSq.slice(), p.shape, 'float32'));
+      out.set(`state.${i}.exp_avg`, s.expAvg.clone());
+      out.set(`state.${i}.exp_avg_sq`, s.expAvgSq.clone());
     });
     return out;
   }
@@ -115,8 +108,9 @@ export class Adam extends Optimizer<AdamHyper> {
             `Adam: "${key}" has shape ${formatShape(t.shape)} but the parameter has ${formatShape(p.shape)}`,
           );
         }
-        if (m[2] === 'exp_avg') entry.expAvg = t.data.slice();
-        else entry.expAvgSq = t.data.slice();
+        const copy = new Tensor(t.dataSync().slice(), p.shape, 'float32').to(p.device);
+        if (m[2] === 'exp_avg') entry.expAvg = copy;
+        else entry.expAvgSq = copy;
       }
       partial.set(index, entry);
     }

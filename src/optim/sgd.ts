@@ -2,7 +2,7 @@ import type { Parameter } from '../nn/parameter.js';
 import { Tensor } from '../tensor/tensor.js';
 import { formatShape, sameShape } from '../tensor/shape.js';
 import { Optimizer } from './optimizer.js';
-import { getBackend } from '../backend/index.js';
+import { backendFor } from '../backend/index.js';
 
 export interface SGDOptions {
   lr: number;
@@ -27,7 +27,7 @@ interface SGDHyper {
  *   p −= lr·d
  */
 export class SGD extends Optimizer<SGDHyper> {
-  private readonly momentumBuffers = new Map<Parameter, Float32Array>();
+  private readonly momentumBuffers = new Map<Parameter, Tensor>();
 
   constructor(params: Parameter[] | { params: Parameter[]; lr?: number }[], options: SGDOptions) {
     const { lr, momentum = 0, dampening = 0, weightDecay = 0, nesterov = false } = options;
@@ -40,7 +40,6 @@ export class SGD extends Optimizer<SGDHyper> {
   }
 
   step(): void {
-    const backend = getBackend();
     for (const group of this.paramGroups) {
       const { momentum, dampening, weightDecay, nesterov } = group.hyper;
       for (const p of group.params) {
@@ -48,10 +47,12 @@ export class SGD extends Optimizer<SGDHyper> {
         let buf = this.momentumBuffers.get(p) ?? null;
         const first = buf === null;
         if (momentum !== 0 && buf === null) {
-          buf = new Float32Array(p.numel);
+          buf = Tensor.full(p.shape, 0, p.device);
           this.momentumBuffers.set(p, buf);
         }
-        backend.sgdStep(p.data, p.grad.toFormat(p.format).data, momentum !== 0 ? buf : null, {
+        const grad = p.grad.toFormat(p.format);
+        const backend = backendFor('SGD', p, grad, buf);
+        backend.sgdStep(p.handle, grad.handle, momentum !== 0 && buf ? buf.handle : null, {
           lr: group.lr,
           momentum,
           dampening,
@@ -67,7 +68,7 @@ export class SGD extends Optimizer<SGDHyper> {
     const out = new Map<string, Tensor>();
     this.allParams().forEach((p, i) => {
       const buf = this.momentumBuffers.get(p);
-      if (buf) out.set(`state.${i}.momentum_buffer`, new Tensor(buf.slice(), p.shape, 'float32'));
+      if (buf) out.set(`state.${i}.momentum_buffer`, buf.clone());
     });
     return out;
   }
@@ -88,7 +89,7 @@ export class SGD extends Optimizer<SGDHyper> {
           `SGD: "${key}" has shape ${formatShape(t.shape)} but the parameter has ${formatShape(p.shape)}`,
         );
       }
-      this.momentumBuffers.set(p, t.data.slice());
+      this.momentumBuffers.set(p, new Tensor(t.dataSync().slice(), p.shape, 'float32').to(p.device));
     }
   }
 }

@@ -1,6 +1,15 @@
 export { Tensor, type TensorOptions } from './tensor.js';
 export { type MemoryFormat, nchwToNhwc, nhwcToNchw } from './format.js';
 export {
+  type Device,
+  type AcceleratorDevice,
+  type DeviceBuffer,
+  type DeviceMemory,
+  registerDeviceMemory,
+  deviceMemory,
+  isDevice,
+} from './device.js';
+export {
   allocateFloat32,
   setFloat32Allocator,
   emptyCache,

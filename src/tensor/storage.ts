@@ -1,22 +1,30 @@
 /**
  * Tensor storage and its recycling.
  *
- * A Storage owns one typed array; every tensor that views the same array shares the same Storage
- * object (looked up by array identity), so releasing it reaches all of them. Only storage that an op
- * allocated for its own output is `recyclable`: autograd releases it once backward() no longer needs
- * it, and the array goes back to a pool keyed by length, from which the next op output of that size
- * is served. A training step thereby reuses the previous step's buffers instead of faulting in fresh
- * zeroed pages. A tensor whose storage was released throws on any data access: never a silent read
- * of recycled memory. Storage created by users (Tensor.empty, fromArray, loaded weights) is never
- * recycled.
+ * A Storage owns one allocation: a typed array on the cpu, or a device buffer (see device.ts).
+ * Every tensor that views the same allocation shares the same Storage object (host arrays are
+ * looked up by identity), so releasing or moving it reaches all of them. Only storage that an op
+ * allocated for its own output is `recyclable`: autograd releases it once backward() no longer
+ * needs it, and the allocation goes back to a pool (host arrays keyed by length here; device
+ * buffers to their device's pool), from which the next op output of that size is served. A
+ * training step thereby reuses the previous step's buffers instead of faulting in fresh pages. A
+ * tensor whose storage was released throws on any data access: never a silent read of recycled
+ * memory. Storage created by users (Tensor.empty, fromArray, loaded weights) is never recycled.
  */
+import { deviceMemory, type Device, type DeviceBuffer } from './device.js';
 import type { DType, StorageOf } from './dtype.js';
 
 /** Arrays shorter than this are not pooled: V8 allocates small typed arrays cheaply on its heap. */
 const MIN_POOLED_LENGTH = 4096;
 
+const RELEASED =
+  'this tensor was an intermediate result saved for backward(), and its storage has been released ' +
+  'and reused; clone() it before backward() to keep it';
+
 export class Storage<D extends DType = DType> {
   private array: StorageOf<D> | null;
+  private buffer: DeviceBuffer | null;
+  readonly dtype: D;
   /** Allocated by an op for its output, so autograd may recycle it. */
   readonly recyclable: boolean;
   /** Graph nodes that keep this storage for their backward pass. */
@@ -24,25 +32,79 @@ export class Storage<D extends DType = DType> {
   /** Set once a tensor on this storage becomes something that outlives backward (a leaf's .grad). */
   pinned = false;
 
-  constructor(array: StorageOf<D>, recyclable: boolean) {
-    this.array = array;
+  constructor(values: StorageOf<D> | DeviceBuffer, recyclable: boolean, dtype?: D) {
     this.recyclable = recyclable;
-    registry.set(array, this as Storage);
+    if (isDeviceBuffer(values)) {
+      if (dtype === undefined) throw new TypeError('device storage needs its dtype');
+      this.array = null;
+      this.buffer = values;
+      this.dtype = dtype;
+    } else {
+      this.array = values;
+      this.buffer = null;
+      this.dtype = dtype ?? ((values instanceof Float32Array ? 'float32' : 'int64') as D);
+      registry.set(values, this as Storage);
+    }
     if (recyclable) scopes.at(-1)?.push(this as Storage);
   }
 
-  get released(): boolean {
-    return this.array === null;
+  get device(): Device {
+    return this.buffer ? this.buffer.device : 'cpu';
   }
 
+  get released(): boolean {
+    return this.array === null && this.buffer === null;
+  }
+
+  /** The host array; throws for storage on another device (read it with `await tensor.data()`). */
   get data(): StorageOf<D> {
-    if (this.array === null) {
+    if (this.array !== null) return this.array;
+    if (this.buffer !== null) {
       throw new Error(
-        'this tensor was an intermediate result saved for backward(), and its storage has been released ' +
-          'and reused; clone() it before backward() to keep it',
+        `this tensor is on ${this.buffer.device}: read it with \`await tensor.data()\` or move it with \`await tensor.cpu()\``,
       );
     }
-    return this.array;
+    throw new Error(RELEASED);
+  }
+
+  /** What kernels receive: the host array, or the device buffer. */
+  get handle(): StorageOf<D> | DeviceBuffer {
+    const h = this.array ?? this.buffer;
+    if (h === null) throw new Error(RELEASED);
+    return h;
+  }
+
+  /** The values on the host, wherever they live (a copy for device storage). */
+  async read(): Promise<StorageOf<D>> {
+    if (this.buffer !== null) return deviceMemory(this.buffer.device).download(this.dtype, this.buffer);
+    return this.data;
+  }
+
+  /**
+   * Moves the allocation in place, so every tensor on this storage moves with it (Module.to).
+   * To a device: a synchronous upload. Back to the cpu: `moveToCpu()` (reading back is async).
+   */
+  moveTo(device: Device): void {
+    if (device === this.device) return;
+    if (device === 'cpu') {
+      throw new Error(`moving a ${this.device} tensor to the cpu reads it back: use \`await tensor.cpu()\``);
+    }
+    if (this.buffer !== null) throw new Error(`cannot move a tensor from ${this.buffer.device} to ${device}`);
+    const array = this.data;
+    this.buffer = deviceMemory(device).upload(this.dtype, array);
+    registry.delete(array);
+    this.array = null;
+  }
+
+  async moveToCpu(): Promise<void> {
+    if (this.buffer === null) return;
+    const buffer = this.buffer;
+    const array = await deviceMemory(buffer.device).download(this.dtype, buffer);
+    if (this.buffer !== buffer) return;
+    this.array = array;
+    this.buffer = null;
+    registry.set(array, this as Storage);
+    deviceMemory(buffer.device).free(buffer);
   }
 
   /** Unpins and releases: for owners that know the last reference is gone (optimizers dropping gradients). */
@@ -51,14 +113,24 @@ export class Storage<D extends DType = DType> {
     this.release();
   }
 
-  /** Returns the array to the pool if this storage is recyclable and nothing pins it. */
+  /** Returns the allocation to its pool if this storage is recyclable and nothing pins it. */
   release(): void {
-    if (!this.recyclable || this.pinned || this.savedBy > 0 || this.array === null) return;
-    const array = this.array;
+    if (!this.recyclable || this.pinned || this.savedBy > 0 || this.released) return;
+    if (this.buffer !== null) {
+      const buffer = this.buffer;
+      this.buffer = null;
+      deviceMemory(buffer.device).free(buffer);
+      return;
+    }
+    const array = this.array!;
     this.array = null;
     registry.delete(array);
     if (array instanceof Float32Array) pool.put(array);
   }
+}
+
+function isDeviceBuffer(values: unknown): values is DeviceBuffer {
+  return !ArrayBuffer.isView(values);
 }
 
 /** The Storage of each live array: views created from a raw array find and share it. */
@@ -66,6 +138,12 @@ const registry = new WeakMap<ArrayLike<unknown>, Storage>();
 
 export function storageFor<D extends DType>(array: StorageOf<D>): Storage<D> {
   return (registry.get(array) as Storage<D> | undefined) ?? new Storage(array, false);
+}
+
+/** Recyclable storage for an op's output of `length` float32 elements on `device`; contents unspecified. */
+export function outputStorage(length: number, device: Device): Storage<'float32'> {
+  if (device === 'cpu') return new Storage<'float32'>(allocateFloat32(length), true);
+  return new Storage<'float32'>(deviceMemory(device).allocate('float32', length), true, 'float32');
 }
 
 /**

@@ -3,7 +3,8 @@ import { allocate, type DType, type StorageOf } from './dtype.js';
 import { defaultGenerator, type Generator } from './rng.js';
 import { checkShape, formatShape, numel, type Shape } from './shape.js';
 import { formatsAgree, nchwToNhwc, nhwcToNchw, type MemoryFormat } from './format.js';
-import { allocateFloat32, Storage, storageFor } from './storage.js';
+import { deviceMemory, type AcceleratorDevice, type Device, type DeviceBuffer } from './device.js';
+import { outputStorage, Storage, storageFor } from './storage.js';
 
 export interface TensorOptions {
   /** Shape only, no data (see `meta`). */
@@ -40,7 +41,7 @@ export class Tensor<D extends DType = 'float32'> {
    */
   constructor(data: StorageOf<D> | Storage<D>, shape: Shape, dtype: D, options: TensorOptions = {}) {
     const storage = data instanceof Storage ? data : storageFor(data);
-    const array = storage.data;
+    const length = storage.handle.length;
     const isMeta = options.isMeta ?? false;
     const format = options.format ?? 'nchw';
     checkShape(shape);
@@ -48,9 +49,9 @@ export class Tensor<D extends DType = 'float32'> {
       throw new RangeError(`the nhwc format needs a 4-D tensor, got shape ${formatShape(shape)}`);
     }
     const n = numel(shape);
-    if (!isMeta && array.length !== n) {
+    if (!isMeta && length !== n) {
       throw new RangeError(
-        `tensor data has ${array.length} elements but shape ${formatShape(shape)} needs ${n}`,
+        `tensor data has ${length} elements but shape ${formatShape(shape)} needs ${n}`,
       );
     }
     this.storage = storage;
@@ -60,9 +61,45 @@ export class Tensor<D extends DType = 'float32'> {
     this.format = format;
   }
 
-  /** The values in physical (`format`) order. Throws if the storage was released after backward(). */
-  get data(): StorageOf<D> {
+  /**
+   * The values in physical (`format`) order, synchronously: host (cpu) tensors only. Throws if the
+   * storage was released after backward(), or with how to read it for a tensor on a device.
+   */
+  dataSync(): StorageOf<D> {
     return this.storage.data;
+  }
+
+  /** The values in physical (`format`) order on the host, wherever the tensor lives. */
+  async data(): Promise<StorageOf<D>> {
+    return this.storage.read();
+  }
+
+  /** What kernels receive: the host array on the cpu, a device buffer elsewhere. */
+  get handle(): StorageOf<D> | DeviceBuffer {
+    return this.storage.handle;
+  }
+
+  get device(): Device {
+    return this.storage.device;
+  }
+
+  /**
+   * This tensor on `device` (itself when already there), outside any autograd graph: an upload to
+   * a device; a device tensor comes back to the cpu with `await tensor.cpu()`.
+   */
+  to(device: Device): Tensor<D> {
+    if (device === this.device || this.isMeta) return this;
+    if (device === 'cpu') {
+      throw new Error(`moving a ${this.device} tensor to the cpu reads it back: use \`await tensor.cpu()\``);
+    }
+    const buffer = deviceMemory(device).upload(this.dtype, this.dataSync());
+    return new Tensor(new Storage(buffer, false, this.dtype), this.shape, this.dtype, { format: this.format });
+  }
+
+  /** A cpu copy of a device tensor (this tensor itself when on the cpu). */
+  async cpu(): Promise<Tensor<D>> {
+    if (this.device === 'cpu') return this;
+    return new Tensor(await this.data(), this.shape, this.dtype, { format: this.format });
   }
 
   get ndim(): number {
@@ -90,20 +127,26 @@ export class Tensor<D extends DType = 'float32'> {
     if (this.isMeta) throw new Error('item() on a meta tensor: it has a shape but no data');
     if (this.numel !== 1)
       throw new RangeError(`item() needs a one-element tensor, got shape ${formatShape(this.shape)}`);
-    return Number(this.data[0]);
+    return Number(this.dataSync()[0]);
   }
 
   /** The values as a flat array of numbers, in contiguous (nchw) order. */
   toArray(): number[] {
     if (this.isMeta) throw new Error('toArray() on a meta tensor: it has a shape but no data');
     const t = this.format === 'nchw' ? this : this.toFormat('nchw');
-    return Array.from(t.data as ArrayLike<number | bigint>, Number);
+    return Array.from(t.dataSync() as ArrayLike<number | bigint>, Number);
   }
 
   /** A new tensor with its own copy of the data, outside any autograd graph. */
   clone(): Tensor<D> {
     if (this.isMeta) return Tensor.meta(this.shape, this.dtype);
-    return new Tensor(this.data.slice() as StorageOf<D>, this.shape, this.dtype, { format: this.format });
+    if (this.device !== 'cpu') {
+      const memory = deviceMemory(this.device);
+      const copy = memory.allocate(this.dtype, this.numel);
+      memory.copy(this.handle as DeviceBuffer, copy);
+      return new Tensor(new Storage(copy, false, this.dtype), this.shape, this.dtype, { format: this.format });
+    }
+    return new Tensor(this.dataSync().slice() as StorageOf<D>, this.shape, this.dtype, { format: this.format });
   }
 
   /** The same data, cut from the autograd graph. */
@@ -126,8 +169,13 @@ export class Tensor<D extends DType = 'float32'> {
       return new Tensor(this.storage, this.shape, this.dtype, { isMeta: this.isMeta, format });
     }
     const [N, C, H, W] = this.shape as [number, number, number, number];
-    const out = new Storage<'float32'>(allocateFloat32(this.numel), true);
-    (format === 'nhwc' ? nchwToNhwc : nhwcToNchw)(this.data as Float32Array, N, C, H, W, out.data);
+    const out = outputStorage(this.numel, this.device);
+    if (this.device !== 'cpu') {
+      const target = out.handle as DeviceBuffer;
+      deviceMemory(this.device).convertFormat(this.handle as DeviceBuffer, [N, C, H, W], format === 'nhwc', target);
+    } else {
+      (format === 'nhwc' ? nchwToNhwc : nhwcToNchw)(this.dataSync() as Float32Array, N, C, H, W, out.data);
+    }
     return new Tensor(out as unknown as Storage<D>, this.shape, this.dtype, { format });
   }
 
@@ -147,20 +195,31 @@ export class Tensor<D extends DType = 'float32'> {
       );
     }
     const source = input.format === this.format ? input : input.toFormat(this.format);
+    if (this.device !== 'cpu' || source.device !== 'cpu') {
+      if (this.device !== source.device || this.dtype !== source.dtype) {
+        throw new Error(
+          `copy_: from a ${source.dtype} tensor on ${source.device} into a ${this.dtype} tensor on ${this.device}: ` +
+            'copies between devices or dtypes go through the cpu',
+        );
+      }
+      deviceMemory(source.device as AcceleratorDevice).copy(source.handle as DeviceBuffer, this.handle as DeviceBuffer);
+      return this;
+    }
     if (this.dtype === 'float32') {
-      const dst = this.data as Float32Array;
-      if (source.dtype === 'float32') dst.set(source.data as Float32Array);
-      else (source.data as BigInt64Array).forEach((v, i) => (dst[i] = Number(v)));
+      const dst = this.dataSync() as Float32Array;
+      if (source.dtype === 'float32') dst.set(source.dataSync() as Float32Array);
+      else (source.dataSync() as BigInt64Array).forEach((v, i) => (dst[i] = Number(v)));
     } else {
-      const dst = this.data as BigInt64Array;
-      if (source.dtype === 'int64') dst.set(source.data as BigInt64Array);
-      else (source.data as Float32Array).forEach((v, i) => (dst[i] = BigInt(Math.trunc(v))));
+      const dst = this.dataSync() as BigInt64Array;
+      if (source.dtype === 'int64') dst.set(source.dataSync() as BigInt64Array);
+      else (source.dataSync() as Float32Array).forEach((v, i) => (dst[i] = BigInt(Math.trunc(v))));
     }
     return this;
   }
 
   toString(): string {
-    const extra = `${this.isMeta ? ', meta' : ''}${this.format === 'nhwc' ? ', nhwc' : ''}`;
+    const device = this.device === 'cpu' ? '' : `, device=${this.device}`;
+    const extra = `${this.isMeta ? ', meta' : ''}${this.format === 'nhwc' ? ', nhwc' : ''}${device}`;
     return `Tensor(shape=${formatShape(this.shape)}, dtype=${this.dtype}${extra})`;
   }
 
@@ -176,9 +235,9 @@ export class Tensor<D extends DType = 'float32'> {
    * An op's output (or gradient): values unspecified, storage from the pool and recyclable once
    * autograd no longer needs it (see Storage). For kernels and ops, not user code.
    */
-  static output(shape: Shape, format: MemoryFormat = 'nchw'): Tensor {
+  static output(shape: Shape, format: MemoryFormat = 'nchw', device: Device = 'cpu'): Tensor {
     checkShape(shape);
-    return new Tensor(new Storage(allocateFloat32(numel(shape)), true), shape, 'float32', { format });
+    return new Tensor(outputStorage(numel(shape), device), shape, 'float32', { format });
   }
 
   /** A tensor on the same storage with another shape or format (same element count). */
@@ -190,9 +249,17 @@ export class Tensor<D extends DType = 'float32'> {
     return Tensor.full(shape, 0);
   }
 
-  static full(shape: Shape, value: number): Tensor {
+  /** Filled with `value`; on a device, filled there (not recyclable, like Tensor.empty). */
+  static full(shape: Shape, value: number, device: Device = 'cpu'): Tensor {
+    if (device !== 'cpu') {
+      checkShape(shape);
+      const memory = deviceMemory(device);
+      const buffer = memory.allocate('float32', numel(shape));
+      memory.fill(buffer, value);
+      return new Tensor(new Storage(buffer, false, 'float32'), shape, 'float32');
+    }
     const t = Tensor.empty(shape);
-    t.data.fill(value);
+    t.dataSync().fill(value);
     return t;
   }
 
@@ -235,7 +302,7 @@ export class Tensor<D extends DType = 'float32'> {
   static randn(shape: Shape, options: { mean?: number; std?: number; generator?: Generator } = {}): Tensor {
     const { mean = 0, std = 1, generator = defaultGenerator } = options;
     const t = Tensor.empty(shape);
-    const d = t.data;
+    const d = t.dataSync();
     for (let i = 0; i < d.length; i++) d[i] = mean + std * generator.normal();
     return t;
   }
@@ -244,7 +311,7 @@ export class Tensor<D extends DType = 'float32'> {
   static rand(shape: Shape, options: { low?: number; high?: number; generator?: Generator } = {}): Tensor {
     const { low = 0, high = 1, generator = defaultGenerator } = options;
     const t = Tensor.empty(shape);
-    const d = t.data;
+    const d = t.dataSync();
     for (let i = 0; i < d.length; i++) d[i] = low + (high - low) * generator.uniform();
     return t;
   }

@@ -27,7 +27,7 @@ export interface Checkpoint {
 export function firstNonFinite(tensors: ReadonlyMap<string, Tensor<DType>>, prefix = ''): string | null {
   for (const [name, t] of tensors) {
     if (t.dtype === 'int64') continue;
-    const data = t.data as Float32Array;
+    const data = t.dataSync() as Float32Array;
     for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) return `${prefix}${name}`;
   }
   return null;

@@ -24,9 +24,9 @@ export class ClassificationMetrics {
   update(logits: Tensor, labels: Tensor<'int64'>, meanLoss: number): void {
     const n = labels.numel;
     const C = this.classes.length;
-    const values = logits.toFormat('nchw').data;
+    const values = logits.toFormat('nchw').dataSync();
     for (let i = 0; i < n; i++) {
-      const y = Number(labels.data[i]);
+      const y = Number(labels.dataSync()[i]);
       const row = values.subarray(i * C, (i + 1) * C);
       let best = 0;
       for (let c = 1; c < C; c++) if (row[c]! > row[best]!) best = c;

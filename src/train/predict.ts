@@ -69,7 +69,7 @@ export class Classifier {
           `${names[i] ?? `image ${i}`}: the model's transforms gave ${out.channels}x${out.height}x${out.width}, expected ${C}x${H}x${W}`,
         );
       }
-      toTensorInto(out, meta.mean, meta.std, x.data, i * C * H * W);
+      toTensorInto(out, meta.mean, meta.std, x.dataSync(), i * C * H * W);
     });
     const probs = inferenceMode(() => softmax(this.net.call(x), 1).toArray());
     const n = meta.classes.length;

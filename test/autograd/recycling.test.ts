@@ -41,7 +41,7 @@ describe('storage recycling', () => {
     expect(logits.toArray().length).toBe(10);
     expect(x.toArray().length).toBe(2 * 3 * 32 * 32);
     // conv1's output was saved by bn1 and released after bn1's backward.
-    expect(() => stem!.data).toThrow(
+    expect(() => stem!.dataSync()).toThrow(
       'intermediate result saved for backward(), and its storage has been released',
     );
   });
@@ -109,7 +109,7 @@ describe('inferenceMode', () => {
     const first = inferenceMode(() => model.forward(x));
     expect(first.requiresGrad).toBe(false);
     expect(first.toArray().every(Number.isFinite)).toBe(true);
-    expect(() => inner!.data).toThrow('storage has been released');
+    expect(() => inner!.dataSync()).toThrow('storage has been released');
     const before = poolStats();
     const second = inferenceMode(() => ({ logits: model.forward(x) }));
     const after = poolStats();

@@ -126,8 +126,8 @@ describe('launched on several ranks without MPI', () => {
 /** The rows `rows` of a [N, ...] batch. */
 function rowsOf<T extends Tensor | Tensor<'int64'>>(t: T, rows: number[]): T {
   const per = t.numel / t.shape[0]!;
-  const data = new (t.data.constructor as new (n: number) => Float32Array | BigInt64Array)(rows.length * per);
-  rows.forEach((r, i) => data.set(t.data.subarray(r * per, (r + 1) * per) as never, i * per));
+  const data = new (t.dataSync().constructor as new (n: number) => Float32Array | BigInt64Array)(rows.length * per);
+  rows.forEach((r, i) => data.set(t.dataSync().subarray(r * per, (r + 1) * per) as never, i * per));
   return new Tensor(data as never, [rows.length, ...t.shape.slice(1)], t.dtype as never) as unknown as T;
 }
 
@@ -138,10 +138,10 @@ function expectSameState(expected: ReadonlyMap<string, Tensor<DType>>, path: str
   for (const [name, t] of expected) {
     const theirs = saved.get(name);
     expect(theirs, name).toBeDefined();
-    const ours = Array.from(t.toFormat('nchw').data as ArrayLike<number | bigint>, Number);
+    const ours = Array.from(t.toFormat('nchw').dataSync() as ArrayLike<number | bigint>, Number);
     const scale = Math.max(1, ...ours.map(Math.abs));
     let worst = 0;
-    ours.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - Number(theirs!.data[i])))));
+    ours.forEach((v, i) => (worst = Math.max(worst, Math.abs(v - Number(theirs!.dataSync()[i])))));
     expect(worst, name).toBeLessThanOrEqual(1e-4 * scale);
   }
 }
@@ -211,7 +211,7 @@ describe.skipIf(!haveMpi && !required)('mpirun -np 2 resnext train', () => {
       }
       model.namedBuffers().forEach(([, b], i) => b.copy_(rank0Buffers[i]!));
       for (const p of model.parameters()) {
-        const g = p.grad!.data as Float32Array;
+        const g = p.grad!.dataSync() as Float32Array;
         for (let i = 0; i < g.length; i++) g[i]! *= 0.5;
       }
       sgd.step();

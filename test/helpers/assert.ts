@@ -26,8 +26,8 @@ export function expectClose(
   options: { rtol: number; floor?: number },
 ): void {
   expect(formatShape(actual.shape), `${what}: shape`).toBe(formatShape(expected.shape));
-  const scale = Math.max(options.floor ?? 0, maxAbs(expected.data));
-  const diff = maxAbsDiff(actual.data, expected.data);
+  const scale = Math.max(options.floor ?? 0, maxAbs(expected.dataSync()));
+  const diff = maxAbsDiff(actual.dataSync(), expected.dataSync());
   expect(diff, `${what}: max |diff| ${diff} vs tolerance ${options.rtol * scale}`).toBeLessThanOrEqual(
     options.rtol * scale,
   );

@@ -31,23 +31,23 @@ export function gradcheck(
   backward(y, r);
   const objective = (): number =>
     noGrad(() => {
-      const out = f(...inputs).toFormat('nchw').data;
+      const out = f(...inputs).toFormat('nchw').dataSync();
       let s = 0;
-      for (let i = 0; i < out.length; i++) s += out[i]! * r.data[i]!;
+      for (let i = 0; i < out.length; i++) s += out[i]! * r.dataSync()[i]!;
       return s;
     });
   inputs.forEach((x, which) => {
     expect(x.grad, `input ${which} got a gradient`).not.toBeNull();
-    const analytic = x.grad!.data;
+    const analytic = x.grad!.dataSync();
     const n = x.numel;
     const stride = Math.max(1, Math.floor(n / maxEntries));
     for (let i = 0; i < n; i += stride) {
-      const saved = x.data[i]!;
-      x.data[i] = saved + h;
+      const saved = x.dataSync()[i]!;
+      x.dataSync()[i] = saved + h;
       const up = objective();
-      x.data[i] = saved - h;
+      x.dataSync()[i] = saved - h;
       const down = objective();
-      x.data[i] = saved;
+      x.dataSync()[i] = saved;
       const numeric = (up - down) / (2 * h);
       const tol = atol + rtol * Math.abs(numeric);
       expect(
@@ -63,7 +63,7 @@ export function awayFromZero(shape: number[], gen: Generator, low = 0.1, high = 
   const t = Tensor.empty(shape);
   for (let i = 0; i < t.numel; i++) {
     const v = low + (high - low) * gen.uniform();
-    t.data[i] = gen.uniform() < 0.5 ? -v : v;
+    t.dataSync()[i] = gen.uniform() < 0.5 ? -v : v;
   }
   return t;
 }
@@ -72,6 +72,6 @@ export function awayFromZero(shape: number[], gen: Generator, low = 0.1, high = 
 export function distinctValues(shape: number[], gen: Generator, spacing = 0.05): Tensor {
   const t = Tensor.empty(shape);
   const order = gen.shuffle(Array.from({ length: t.numel }, (_, i) => i));
-  order.forEach((rank, i) => (t.data[i] = (rank - t.numel / 2) * spacing));
+  order.forEach((rank, i) => (t.dataSync()[i] = (rank - t.numel / 2) * spacing));
   return t;
 }

@@ -18,7 +18,7 @@ export function naiveConv2d(
       const g = Math.floor(co / coutG);
       for (let oy = 0; oy < Ho; oy++)
         for (let ox = 0; ox < Wo; ox++) {
-          let s = bias ? bias.data[co]! : 0;
+          let s = bias ? bias.dataSync()[co]! : 0;
           for (let ci = 0; ci < cinG; ci++)
             for (let ky = 0; ky < kh; ky++)
               for (let kx = 0; kx < kw; kx++) {
@@ -26,8 +26,8 @@ export function naiveConv2d(
                 const ix = ox * o.stride - o.padding + kx * o.dilation;
                 if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
                 s +=
-                  x.data[((n * Cin + g * cinG + ci) * H + iy) * W + ix]! *
-                  w.data[((co * cinG + ci) * kh + ky) * kw + kx]!;
+                  x.dataSync()[((n * Cin + g * cinG + ci) * H + iy) * W + ix]! *
+                  w.dataSync()[((co * cinG + ci) * kh + ky) * kw + kx]!;
               }
           out[((n * Cout + co) * Ho + oy) * Wo + ox] = s;
         }

@@ -18,7 +18,7 @@ function randomizeNorms(model: ResNet, seed: number): ResNet {
       [m.bias, -0.2, 0.2],
     ] as const) {
       if (!t) continue;
-      const d = t.data as Float32Array;
+      const d = t.dataSync() as Float32Array;
       for (let i = 0; i < d.length; i++) d[i] = lo + (hi - lo) * rng.uniform();
     }
   });

@@ -41,7 +41,7 @@ describe('safetensors', () => {
     const count = back.tensors.get('bn1.num_batches_tracked')!;
     expect(count.dtype).toBe('int64');
     expect(count.shape).toEqual([]);
-    expect(count.data[0]).toBe(12345678901234n);
+    expect(count.dataSync()[0]).toBe(12345678901234n);
   });
 
   it('writes and reads F16 and BF16 with correct rounding', () => {

@@ -173,10 +173,10 @@ describe('foldBatchNorm', () => {
       const gen = new Gen(3);
       for (const [, m] of model.namedModules()) {
         if (m instanceof layers.BatchNorm2d) {
-          m.runningMean!.data.forEach((_, i, a) => (a[i] = gen.normal() * 0.1));
-          m.runningVar!.data.forEach((_, i, a) => (a[i] = 0.5 + gen.uniform()));
-          m.weight!.data.forEach((_, i, a) => (a[i] = 0.5 + gen.uniform()));
-          m.bias!.data.forEach((_, i, a) => (a[i] = gen.normal() * 0.1));
+          m.runningMean!.dataSync().forEach((_, i, a) => (a[i] = gen.normal() * 0.1));
+          m.runningVar!.dataSync().forEach((_, i, a) => (a[i] = 0.5 + gen.uniform()));
+          m.weight!.dataSync().forEach((_, i, a) => (a[i] = 0.5 + gen.uniform()));
+          m.bias!.dataSync().forEach((_, i, a) => (a[i] = gen.normal() * 0.1));
         }
       }
       model.eval();

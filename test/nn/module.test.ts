@@ -39,12 +39,12 @@ describe('Module', () => {
     const x = Tensor.randn([2, 2, 3, 3]);
     m.forward(x);
     m.forward(x);
-    expect(Number(m.bn.numBatchesTracked!.data[0])).toBe(2);
+    expect(Number(m.bn.numBatchesTracked!.dataSync()[0])).toBe(2);
     m.eval();
     expect(m.bn.training).toBe(false);
     const before = m.bn.runningMean!.clone();
     noGrad(() => m.forward(x));
-    expect(Number(m.bn.numBatchesTracked!.data[0])).toBe(2);
+    expect(Number(m.bn.numBatchesTracked!.dataSync()[0])).toBe(2);
     expect(m.bn.runningMean!.toArray()).toEqual(before.toArray());
   });
 
@@ -52,7 +52,7 @@ describe('Module', () => {
     const bn = new nn.BatchNorm2d(1, { momentum: null });
     bn.forward(Tensor.fromArray([1, 3], [2, 1, 1, 1]));
     bn.forward(Tensor.fromArray([5, 7], [2, 1, 1, 1]));
-    expect(bn.runningMean!.data[0]).toBeCloseTo(4, 6);
+    expect(bn.runningMean!.dataSync()[0]).toBeCloseTo(4, 6);
   });
 
   it('round-trips a state dict and loads in place', () => {
@@ -93,7 +93,7 @@ describe('Module', () => {
     const result = m.loadStateDict(state, { strict: false });
     expect(result.unexpectedKeys).toEqual(['other']);
     expect(result.missingKeys).toContain('bn.weight');
-    expect(m.conv.weight.data[0]).toBe(1);
+    expect(m.conv.weight.dataSync()[0]).toBe(1);
     expect(() =>
       m.loadStateDict(new Map([['conv.weight', Tensor.ones([4, 2, 1, 1])]]), { strict: false }),
     ).toThrow('size mismatch for conv.weight');

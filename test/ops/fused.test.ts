@@ -131,14 +131,14 @@ for (const backend of testBackends()) {
 
     it('ReLU lets NaN through, plain and fused, forward and backward, as torch.relu', () => {
       const withNaN = x.clone();
-      withNaN.data[3] = Number.NaN;
+      withNaN.dataSync()[3] = Number.NaN;
       const plain = run([withNaN], (t) => F.relu(t));
       expect(Number.isNaN(plain.out[3]!)).toBe(true);
       expect(Number.isNaN(plain.grads[0]![3]!)).toBe(false);
       expect(plain.grads[0]![3]).not.toBe(0); // the gradient passes a NaN input, as threshold_backward
       // Batch norm in eval mode with one NaN running variance: that channel turns NaN, fused or not.
       const nanVar = (t: Tensor, w: Tensor, b: Tensor, rm?: Tensor, rv?: Tensor, tail = {}): Tensor => {
-        rv!.data[1] = Number.NaN;
+        rv!.dataSync()[1] = Number.NaN;
         return F.batchNorm(t, {
           weight: w,
           bias: b,

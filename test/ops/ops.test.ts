@@ -40,8 +40,8 @@ describe.each(testBackends())('conv2d values [$name]', (backend) => {
       // The g-th slice of channels through the g-th slice of weights, as a plain conv.
       const xg = Tensor.empty([2, 2, 5, 5]);
       for (let n = 0; n < 2; n++)
-        xg.data.set(x.data.subarray((n * 8 + g * 2) * 25, (n * 8 + g * 2 + 2) * 25), n * 50);
-      const wg = new Tensor(w.data.slice(g * 3 * 18, (g + 1) * 3 * 18), [3, 2, 3, 3], 'float32');
+        xg.dataSync().set(x.dataSync().subarray((n * 8 + g * 2) * 25, (n * 8 + g * 2 + 2) * 25), n * 50);
+      const wg = new Tensor(w.dataSync().slice(g * 3 * 18, (g + 1) * 3 * 18), [3, 2, 3, 3], 'float32');
       const yg = F.conv2d(xg, wg, null, { padding: 1 });
       for (let n = 0; n < 2; n++) {
         const got = logical(y).subarray((n * 12 + g * 3) * 25, (n * 12 + g * 3 + 3) * 25);
@@ -50,7 +50,7 @@ describe.each(testBackends())('conv2d values [$name]', (backend) => {
     }
     // Changing group 1's weights leaves the other groups' outputs alone.
     const w2 = w.clone();
-    for (let i = 3 * 18; i < 6 * 18; i++) w2.data[i] = w2.data[i]! + 1;
+    for (let i = 3 * 18; i < 6 * 18; i++) w2.dataSync()[i] = w2.dataSync()[i]! + 1;
     const y2 = F.conv2d(x, w2, null, { padding: 1, groups });
     for (let n = 0; n < 2; n++) {
       for (let co = 0; co < 12; co++) {
@@ -98,8 +98,8 @@ describe.each(testBackends())('batch_norm [$name]', (backend) => {
     const mean0 = 33 / 4;
     const var0 = c0.reduce((s, v) => s + (v - mean0) ** 2, 0) / 4;
     expect(y.toArray()[0]).toBeCloseTo((1 - mean0) / Math.sqrt(var0 + 1e-5), 5);
-    expect(runningMean.data[0]).toBeCloseTo(0.1 * mean0, 5);
-    expect(runningVar.data[0]).toBeCloseTo(0.9 + 0.1 * ((var0 * 4) / 3), 4);
+    expect(runningMean.dataSync()[0]).toBeCloseTo(0.1 * mean0, 5);
+    expect(runningVar.dataSync()[0]).toBeCloseTo(0.9 + 0.1 * ((var0 * 4) / 3), 4);
   });
 
   it('uses the running statistics in eval mode and leaves them alone', () => {

@@ -9,25 +9,25 @@ describe('Adam and AdamW', () => {
     const adam = new Adam([a], { lr: 0.1 });
     a.grad = Tensor.fromArray([1]);
     adam.step();
-    expect(a.data[0]).toBeCloseTo(0.9, 6);
+    expect(a.dataSync()[0]).toBeCloseTo(0.9, 6);
     a.grad = Tensor.fromArray([0.5]);
     adam.step();
     const m = 0.9 * 0.1 + 0.1 * 0.5;
     const v = 0.999 * 0.001 + 0.001 * 0.25;
     const expected = 0.9 - (0.1 / (1 - 0.9 ** 2)) * (m / (Math.sqrt(v) / Math.sqrt(1 - 0.999 ** 2) + 1e-8));
-    expect(a.data[0]).toBeCloseTo(expected, 6);
+    expect(a.dataSync()[0]).toBeCloseTo(expected, 6);
 
     const b = param([1]);
     const l2 = new Adam([b], { lr: 0.1, weightDecay: 0.1 });
     b.grad = Tensor.fromArray([1]);
     l2.step();
-    expect(b.data[0]).toBeCloseTo(0.9, 6);
+    expect(b.dataSync()[0]).toBeCloseTo(0.9, 6);
 
     const c = param([1]);
     const decoupled = new AdamW([c], { lr: 0.1, weightDecay: 0.1 });
     c.grad = Tensor.fromArray([1]);
     decoupled.step();
-    expect(c.data[0]).toBeCloseTo(0.89, 6);
+    expect(c.dataSync()[0]).toBeCloseTo(0.89, 6);
   });
 
   it('saves and restores its moments for an exact resume', () => {
@@ -40,7 +40,7 @@ describe('Adam and AdamW', () => {
           opt = new AdamW([p], { lr: 0.05 });
           opt.loadStateTensors(state);
         }
-        p.grad = Tensor.fromArray([p.data[0]! * 2, p.data[1]!]);
+        p.grad = Tensor.fromArray([p.dataSync()[0]! * 2, p.dataSync()[1]!]);
         opt.step();
       }
       return p.toArray();

@@ -20,10 +20,10 @@ describe('SGD', () => {
     const opt = new SGD([p], { lr: 0.1, momentum: 0.9, weightDecay: 0.01 });
     setGrad(p, [1]);
     opt.step(); // d = 1 + 0.01 = 1.01; buf = 1.01; p = 1 - 0.101
-    expect(p.data[0]).toBeCloseTo(0.899, 6);
+    expect(p.dataSync()[0]).toBeCloseTo(0.899, 6);
     setGrad(p, [1]);
     opt.step(); // d = 1 + 0.00899; buf = 0.9 * 1.01 + 1.00899; p -= 0.1 * buf
-    expect(p.data[0]).toBeCloseTo(0.899 - 0.1 * (0.909 + 1.00899), 6);
+    expect(p.dataSync()[0]).toBeCloseTo(0.899 - 0.1 * (0.909 + 1.00899), 6);
   });
 
   it('nesterov uses d + momentum * buf', () => {
@@ -31,10 +31,10 @@ describe('SGD', () => {
     const opt = new SGD([p], { lr: 1, momentum: 0.5, nesterov: true });
     setGrad(p, [1]);
     opt.step(); // buf = 1; d = 1 + 0.5
-    expect(p.data[0]).toBeCloseTo(-1.5, 6);
+    expect(p.dataSync()[0]).toBeCloseTo(-1.5, 6);
     setGrad(p, [1]);
     opt.step(); // buf = 0.5 + 1 = 1.5; d = 1 + 0.75
-    expect(p.data[0]).toBeCloseTo(-3.25, 6);
+    expect(p.dataSync()[0]).toBeCloseTo(-3.25, 6);
   });
 
   it('dampening scales the new gradient after the first step', () => {
@@ -44,7 +44,7 @@ describe('SGD', () => {
     opt.step();
     setGrad(p, [1]);
     opt.step(); // buf = 0.5 * 1 + 0.5 * 1 = 1
-    expect(p.data[0]).toBeCloseTo(-2, 6);
+    expect(p.dataSync()[0]).toBeCloseTo(-2, 6);
   });
 
   it('skips parameters without a gradient and supports groups with their own lr', () => {
@@ -53,8 +53,8 @@ describe('SGD', () => {
     const opt = new SGD([{ params: [a] }, { params: [b], lr: 1 }], { lr: 0.1 });
     setGrad(b, [1]);
     opt.step();
-    expect(a.data[0]).toBe(1);
-    expect(b.data[0]).toBe(0);
+    expect(a.dataSync()[0]).toBe(1);
+    expect(b.dataSync()[0]).toBe(0);
     expect(opt.paramGroups.map((g) => g.lr)).toEqual([0.1, 1]);
   });
 
@@ -68,7 +68,7 @@ describe('SGD', () => {
           opt = new SGD([p], { lr: 0.1, momentum: 0.9 });
           opt.loadStateTensors(state);
         }
-        setGrad(p, [p.data[0]!, 2 * p.data[1]!]);
+        setGrad(p, [p.dataSync()[0]!, 2 * p.dataSync()[1]!]);
         opt.step();
       }
       return p.toArray();

@@ -19,7 +19,7 @@ const NORM_RTOL = 1e-3;
 
 /** PyTorch's scalar, stored as shape [1], as a 0-d tensor. */
 function scalar(t: Tensor<DType>): Tensor {
-  return new Tensor(t.data as Float32Array, [], 'float32');
+  return new Tensor(t.dataSync() as Float32Array, [], 'float32');
 }
 
 describe.each(testBackends({ includeNhwcAdapter: false }))(
@@ -57,7 +57,7 @@ describe.each(testBackends({ includeNhwcAdapter: false }))(
       const failures: string[] = [];
       for (const [name, p] of params) {
         let sq = 0;
-        for (const v of p.grad!.data) sq += v * v;
+        for (const v of p.grad!.dataSync()) sq += v * v;
         const norm = Math.sqrt(sq);
         const want = expected.get(`grad_norm.${name}`)!.toArray()[0]!;
         if (!(Math.abs(norm - want) <= NORM_RTOL * want)) failures.push(`${name}: ${norm} vs ${want}`);

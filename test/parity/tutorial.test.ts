@@ -67,7 +67,7 @@ describe('tutorial weights', () => {
     expect(result.headReplaced).toBe(false);
     const expected = fromTutorialStateDict(state);
     const differing = [...model.stateDict()].filter(
-      ([name, t]) => maxAbsDiff(t.data, expected.get(name)!.data) !== 0,
+      ([name, t]) => maxAbsDiff(t.dataSync(), expected.get(name)!.dataSync()) !== 0,
     );
     expect(differing.map(([name]) => name)).toEqual([]);
   });

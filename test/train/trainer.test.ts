@@ -199,7 +199,7 @@ describe('train()', () => {
   it('stops on a NaN loss and leaves the last good checkpoint intact', async () => {
     const c = await config({ epochs: 3 });
     const { result, lastBefore } = await trainCorruptedAt(c, 1, null, (m) =>
-      m.fc!.weight.data.fill(Number.NaN),
+      m.fc!.weight.dataSync().fill(Number.NaN),
     );
     expect(result.status).toBe('nan');
     expect(result.message).toMatch(
@@ -212,7 +212,7 @@ describe('train()', () => {
     const c = await config({ epochs: 3 });
     // The last step of the second epoch: its running statistics overflow.
     const { result, lastBefore } = await trainCorruptedAt(c, 1, 2, (m) =>
-      m.bn1!.runningVar!.data.fill(Number.POSITIVE_INFINITY),
+      m.bn1!.runningVar!.dataSync().fill(Number.POSITIVE_INFINITY),
     );
     expect(result.status).toBe('nan');
     expect(result.message).toMatch(
@@ -229,7 +229,7 @@ describe('train()', () => {
   it('stops when the validation loss is not finite, and never calls that epoch the best', async () => {
     const c = await config({ epochs: 3 });
     // A negative running variance: training (batch statistics) is unaffected, evaluation is NaN.
-    const { result } = await trainCorruptedAt(c, 0, 2, (m) => m.bn1!.runningVar!.data.fill(-1));
+    const { result } = await trainCorruptedAt(c, 0, 2, (m) => m.bn1!.runningVar!.dataSync().fill(-1));
     expect(result.status).toBe('nan');
     expect(result.message).toMatch(
       /validation loss became NaN after epoch 1; training stopped\. No checkpoint/,
@@ -280,7 +280,7 @@ describe('train()', () => {
   it('warns about weights holding NaN (and the run stops at the NaN loss), or refuses them under strict', async () => {
     const c = await config({ epochs: 1 });
     const nanWeights = createModel('resnext_tiny', { numClasses: 3 });
-    nanWeights.conv1.weight.data.fill(Number.NaN);
+    nanWeights.conv1.weight.dataSync().fill(Number.NaN);
     const weights = join(c.out, 'nan.safetensors');
     await saveSafetensors(weights, nanWeights.stateDict());
     const logs: string[] = [];

@@ -3,6 +3,7 @@
  * OpenMP threads) behind the Backend interface. Geometry travels as small Int32Arrays.
  */
 import type { Backend, Conv2dGeometry, Pool2dGeometry, PoolPlanes } from '../backend.js';
+import { hostSmallKernels } from '../ts/index.js';
 import { loadAddon, type NativeAddon } from './addon.js';
 
 function convGeometry(g: Conv2dGeometry): Int32Array {
@@ -49,6 +50,7 @@ function poolGeometry(g: PoolPlanes | Pool2dGeometry): Int32Array {
 export function createNativeBackend(addon: NativeAddon): Backend {
   return {
     name: 'native',
+    device: 'cpu',
     activationFormat: 'nhwc',
     conv2d: (x, w, b, g, y, e) =>
       addon.conv2d(x, w, b, convGeometry(g), y, e?.residual ?? null, e?.relu ?? false),
@@ -128,6 +130,7 @@ export function createNativeBackend(addon: NativeAddon): Backend {
     softmaxBackward: (dy, y, outer, dim, inner, dx) => addon.softmaxBackward(dy, y, outer, dim, inner, dx),
     sgdStep: (param, grad, buf, o) =>
       addon.sgdStep(param, grad, buf, o.lr, o.momentum, o.dampening, o.weightDecay, o.nesterov, o.first),
+    ...hostSmallKernels,
   };
 }
 

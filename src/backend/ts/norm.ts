@@ -179,3 +179,21 @@ export function batchNormEvalBackward(
     if (dBeta) dBeta[c] = sumDy;
   }
 }
+
+export function updateRunningStats(
+  runningMean: Float32Array,
+  runningVar: Float32Array,
+  mean: Float32Array,
+  variance: Float32Array,
+  count: number,
+  momentum: number,
+): void {
+  for (let c = 0; c < mean.length; c++) {
+    runningMean[c] = (1 - momentum) * runningMean[c]! + momentum * mean[c]!;
+    runningVar[c] = (1 - momentum) * runningVar[c]! + momentum * ((variance[c]! * count) / (count - 1));
+  }
+}
+
+export function invStd(variance: Float32Array, eps: number, out: Float32Array): void {
+  for (let c = 0; c < variance.length; c++) out[c] = 1 / Math.sqrt(variance[c]! + eps);
+}

@@ -53,3 +53,24 @@ export function softmaxBackward(
     }
   }
 }
+
+export function logSoftmaxBackward(
+  dy: Float32Array,
+  y: Float32Array,
+  outer: number,
+  dim: number,
+  inner: number,
+  dx: Float32Array,
+): void {
+  for (let a = 0; a < outer; a++) {
+    for (let i = 0; i < inner; i++) {
+      const base = a * dim * inner + i;
+      let s = 0;
+      for (let k = 0; k < dim; k++) s += dy[base + k * inner]!;
+      for (let k = 0; k < dim; k++) {
+        const at = base + k * inner;
+        dx[at] = dy[at]! - Math.exp(y[at]!) * s;
+      }
+    }
+  }
+}

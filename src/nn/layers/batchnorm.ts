@@ -67,7 +67,7 @@ export class BatchNorm2d extends Module {
     let factor = this.momentum ?? 0;
     const useBatchStats = this.training || this.runningMean === null;
     if (this.training && this.numBatchesTracked && !x.isMeta) {
-      const count = this.numBatchesTracked.data;
+      const count = this.numBatchesTracked.dataSync();
       count[0] = count[0]! + 1n;
       if (this.momentum === null) factor = 1 / Number(count[0]);
     }
