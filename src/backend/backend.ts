@@ -84,24 +84,11 @@ export interface Backend<F = Float32Array, I = Int32Array> {
 
   // ---- convolution ----
   /** y[N,Cout,Ho,Wo] = epilogue(conv(x[N,Cin,H,W], weight) + bias[Cout]) (bias may be null). */
-  conv2d(
-    x: F,
-    weight: F,
-    bias: F | null,
-    g: Conv2dGeometry,
-    y: F,
-    epilogue?: Epilogue<F>,
-  ): void;
+  conv2d(x: F, weight: F, bias: F | null, g: Conv2dGeometry, y: F, epilogue?: Epilogue<F>): void;
   /** dx[N,Cin,H,W] from dy[N,Cout,Ho,Wo] and weight. */
   conv2dBackwardInput(dy: F, weight: F, g: Conv2dGeometry, dx: F): void;
   /** dWeight[Cout,Cin/groups,kh,kw] and dBias[Cout] (when not null) from dy and x. */
-  conv2dBackwardWeight(
-    dy: F,
-    x: F,
-    g: Conv2dGeometry,
-    dWeight: F,
-    dBias: F | null,
-  ): void;
+  conv2dBackwardWeight(dy: F, x: F, g: Conv2dGeometry, dWeight: F, dBias: F | null): void;
 
   // ---- batch norm (per channel of NCHW) ----
   /**
@@ -190,15 +177,7 @@ export interface Backend<F = Float32Array, I = Int32Array> {
 
   // ---- linear ----
   /** y[rows,out] = x[rows,in] · weight[out,in]ᵀ + bias[out]. */
-  linear(
-    x: F,
-    weight: F,
-    bias: F | null,
-    rows: number,
-    inFeatures: number,
-    outFeatures: number,
-    y: F,
-  ): void;
+  linear(x: F, weight: F, bias: F | null, rows: number, inFeatures: number, outFeatures: number, y: F): void;
   /** dx (when not null), dWeight, dBias (when not null) from dy[rows,out]. */
   linearBackward(
     dy: F,
@@ -216,14 +195,7 @@ export interface Backend<F = Float32Array, I = Int32Array> {
   /** Softmax along the middle axis of [outer, dim, inner]. */
   softmax(x: F, outer: number, dim: number, inner: number, y: F): void;
   /** dx = y * (dy - sum(dy * y)) along the middle axis. */
-  softmaxBackward(
-    dy: F,
-    y: F,
-    outer: number,
-    dim: number,
-    inner: number,
-    dx: F,
-  ): void;
+  softmaxBackward(dy: F, y: F, outer: number, dim: number, inner: number, dx: F): void;
   /** Log-softmax along the middle axis of [outer, dim, inner]. */
   logSoftmax(x: F, outer: number, dim: number, inner: number, y: F): void;
   /** dx = dy − exp(y)·Σ dy along the middle axis (y is logSoftmax's output). */
@@ -290,12 +262,7 @@ export interface Backend<F = Float32Array, I = Int32Array> {
    *   d = grad + weightDecay·param;  buf = first ? d : momentum·buf + (1 − dampening)·d  (when buf);
    *   d = nesterov ? d + momentum·buf : buf  (when buf);  param −= lr·d
    */
-  sgdStep(
-    param: F,
-    grad: F,
-    momentumBuffer: F | null,
-    options: SgdStepOptions,
-  ): void;
+  sgdStep(param: F, grad: F, momentumBuffer: F | null, options: SgdStepOptions): void;
   adamStep(param: F, grad: F, expAvg: F, expAvgSq: F, options: AdamStepOptions): void;
 }
 

@@ -31,7 +31,9 @@ export function gradcheck(
   backward(y, r);
   const objective = (): number =>
     noGrad(() => {
-      const out = f(...inputs).toFormat('nchw').dataSync();
+      const out = f(...inputs)
+        .toFormat('nchw')
+        .dataSync();
       let s = 0;
       for (let i = 0; i < out.length; i++) s += out[i]! * r.dataSync()[i]!;
       return s;
