@@ -3,10 +3,12 @@
 #   system packages  libdnnl-dev (oneDNN: the GEMM of the native kernels), g++ and make (the addon),
 #                    dataset-fashion-mnist (the demo's data), chromium-headless-shell (the browser tests
 #                    of the web page; playwright-core drives it and downloads no browser of its own),
-#                    openmpi-bin, libopenmpi-dev and pkg-config (data-parallel training with mpirun)
+#                    openmpi-bin, libopenmpi-dev and pkg-config (data-parallel training with mpirun),
+#                    libvulkan1 (the Vulkan loader: the WebGPU backend in Node runs on Dawn, and on
+#                    machines without a GPU on the SwiftShader driver that chromium-headless-shell ships)
 #   npm packages     npm ci, which also builds the native addon and the TypeScript
 # Without root (and no sudo) the system packages are skipped with a notice: everything still runs,
-# on the TypeScript kernels, except the Fashion-MNIST demo and the browser tests.
+# on the TypeScript kernels, except the Fashion-MNIST demo, the browser tests and WebGPU in Node.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +18,7 @@ dpkg -s dataset-fashion-mnist >/dev/null 2>&1 || missing+=(dataset-fashion-mnist
 dpkg -s chromium-headless-shell >/dev/null 2>&1 || missing+=(chromium-headless-shell)
 dpkg -s openmpi-bin >/dev/null 2>&1 || missing+=(openmpi-bin)
 dpkg -s libopenmpi-dev >/dev/null 2>&1 || missing+=(libopenmpi-dev)
+dpkg -s libvulkan1 >/dev/null 2>&1 || missing+=(libvulkan1)
 command -v g++ >/dev/null 2>&1 || missing+=(g++)
 command -v make >/dev/null 2>&1 || missing+=(make)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)

@@ -43,8 +43,12 @@ export function useBackend(name: 'native' | 'ts'): Backend {
   return setBackend(native);
 }
 
+/** Node's process where there is one (the browser build has none). */
+const host = (globalThis as { process?: { env: Record<string, string | undefined>; stderr?: { write(s: string): void } } })
+  .process;
+
 function defaultBackend(): Backend {
-  const requested = process.env.RESNEXT_BACKEND;
+  const requested = host?.env.RESNEXT_BACKEND;
   if (requested === 'ts') return tsBackend;
   const native = nativeBackend();
   if (native) return native;
@@ -53,7 +57,7 @@ function defaultBackend(): Backend {
       `RESNEXT_BACKEND=native, but the native backend is unavailable: ${nativeUnavailableReason()}`,
     );
   }
-  process.stderr.write(
+  host?.stderr?.write(
     `resnext: native kernels unavailable (${nativeUnavailableReason()}); using the TypeScript kernels\n`,
   );
   return tsBackend;

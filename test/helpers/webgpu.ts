@@ -1,6 +1,6 @@
 /**
- * The WebGPU device for tests in Node: Dawn (the webgpu package) on SwiftShader where no GPU is
- * present. CI sets RESNEXT_REQUIRE_WEBGPU=1 so a missing adapter fails rather than skips.
+ * The WebGPU device for tests in Node: Dawn (the webgpu package) on the machine's GPU, or on
+ * SwiftShader where there is none. CI sets RESNEXT_REQUIRE_WEBGPU=1 so a missing adapter fails rather than skips.
  */
 import { initNodeWebGpu } from '../../src/backend/webgpu/node.js';
 import type { WebGpuContext } from '../../src/backend/webgpu/index.js';
@@ -10,14 +10,12 @@ let reason = '';
 
 /** The WebGPU context, or null (with a one-line notice) where none can start and none is required. */
 export function webGpu(): Promise<WebGpuContext | null> {
-  context ??= initNodeWebGpu({ software: process.env.RESNEXT_WEBGPU_SOFTWARE !== '0' }).catch(
-    (error: Error) => {
-      reason = error.message;
-      if (process.env.RESNEXT_REQUIRE_WEBGPU === '1') throw error;
-      process.stderr.write(`webgpu tests skipped: ${reason}\n`);
-      return null;
-    },
-  );
+  context ??= initNodeWebGpu({ software: 'fallback' }).catch((error: Error) => {
+    reason = error.message;
+    if (process.env.RESNEXT_REQUIRE_WEBGPU === '1') throw error;
+    process.stderr.write(`webgpu tests skipped: ${reason}\n`);
+    return null;
+  });
   return context;
 }
 

@@ -13,11 +13,15 @@ const SWIFTSHADER_ICDS = [
 ];
 
 export interface NodeWebGpuOptions {
-  /** Use SwiftShader (CPU) when no other adapter is wanted or found; also RESNEXT_WEBGPU_SOFTWARE=1. */
-  software?: boolean;
+  /**
+   * true: SwiftShader (CPU) only; 'fallback': a GPU adapter when Dawn finds one, else SwiftShader;
+   * false (the default, or RESNEXT_WEBGPU_SOFTWARE=1 for true): a GPU adapter only.
+   */
+  software?: boolean | 'fallback';
 }
 
-let instance: GPU | null = null;
+/** Dawn's instances must outlive every device made from them: the module keeps them. */
+const instances: GPU[] = [];
 
 interface WebGpuPackage {
   create(flags: string[]): GPU;
@@ -36,25 +40,36 @@ export async function initNodeWebGpu(options: NodeWebGpuOptions = {}): Promise<W
   for (const [name, value] of Object.entries(pkg.globals)) {
     if (!(name in globalThis)) (globalThis as Record<string, unknown>)[name] = value;
   }
-  if (software && !process.env.VK_ICD_FILENAMES) {
-    const icd = SWIFTSHADER_ICDS.find((path) => existsSync(path));
-    if (!icd) {
-      throw new Error(
-        `software WebGPU needs Chromium's SwiftShader Vulkan driver (looked for ${SWIFTSHADER_ICDS.join(', ')}) ` +
-          'and the Vulkan loader (Debian: chromium-headless-shell, libvulkan1)',
-      );
+  const attempt = (): Promise<WebGpuContext> => {
+    const gpu = pkg.create([]);
+    instances.push(gpu);
+    return initWebGpu({ gpu });
+  };
+  if (software !== true) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (software === false) {
+        throw new Error(
+          `${(error as Error).message} in Node: Dawn needs a Vulkan driver it supports (Debian 12's lavapipe is ` +
+            'not one); on a machine without a GPU, RESNEXT_WEBGPU_SOFTWARE=1 uses Chromium’s SwiftShader driver',
+        );
+      }
     }
-    process.env.VK_ICD_FILENAMES = icd;
   }
-  // Dawn's instance must outlive every device made from it: the module keeps it.
-  instance ??= pkg.create([]);
-  try {
-    return await initWebGpu({ gpu: instance });
-  } catch (error) {
-    const hint = software
-      ? ''
-      : '; Dawn needs a Vulkan driver it supports (Debian 12 lavapipe is not one): on a machine without a GPU, ' +
-        'RESNEXT_WEBGPU_SOFTWARE=1 uses Chromium’s SwiftShader driver';
-    throw new Error(`${(error as Error).message} in Node${hint}`);
+  useSwiftShader();
+  return attempt();
+}
+
+/** Points the Vulkan loader (read at each instance creation) at SwiftShader. */
+function useSwiftShader(): void {
+  if (process.env.VK_ICD_FILENAMES?.includes('swiftshader')) return;
+  const icd = SWIFTSHADER_ICDS.find((path) => existsSync(path));
+  if (!icd) {
+    throw new Error(
+      `software WebGPU needs Chromium's SwiftShader Vulkan driver (looked for ${SWIFTSHADER_ICDS.join(', ')}) ` +
+        'and the Vulkan loader (Debian: chromium-headless-shell, libvulkan1)',
+    );
   }
+  process.env.VK_ICD_FILENAMES = icd;
 }
