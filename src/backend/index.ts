@@ -44,8 +44,9 @@ export function useBackend(name: 'native' | 'ts'): Backend {
 }
 
 /** Node's process where there is one (the browser build has none). */
-const host = (globalThis as { process?: { env: Record<string, string | undefined>; stderr?: { write(s: string): void } } })
-  .process;
+const host = (
+  globalThis as { process?: { env: Record<string, string | undefined>; stderr?: { write(s: string): void } } }
+).process;
 
 function defaultBackend(): Backend {
   const requested = host?.env.RESNEXT_BACKEND;

@@ -93,7 +93,8 @@ export function batchNorm(input: Tensor, options: BatchNormOptions): Tensor {
   }
   if (training && options.sync) {
     if (!weight) throw new Error(`${op}: synchronised batch norm needs the affine weight and bias`);
-    if (x.device !== 'cpu') throw new Error(`${op}: synchronised batch norm runs on the cpu, got ${x.device}`);
+    if (x.device !== 'cpu')
+      throw new Error(`${op}: synchronised batch norm runs on the cpu, got ${x.device}`);
     const host = {
       residual: residual ? residual.dataSync() : null,
       relu,
@@ -121,7 +122,14 @@ export function batchNorm(input: Tensor, options: BatchNormOptions): Tensor {
     const invStd = invStdT.handle;
     backend.batchNormTrain(x.handle, gamma, beta, g, eps, y.handle, mean, variance, invStd, epilogue);
     if (runningMean && runningVar) {
-      backend.updateRunningStats(runningMean.handle, runningVar.handle, mean, variance, N * spatial, momentum);
+      backend.updateRunningStats(
+        runningMean.handle,
+        runningVar.handle,
+        mean,
+        variance,
+        N * spatial,
+        momentum,
+      );
     }
     // A fused ReLU alone: the backward recomputes its mask from x. With a residual the mask comes
     // from y, and the gradient of the sum is that of the residual too.
@@ -227,7 +235,17 @@ function syncBatchNormTrain(
   const y = Tensor.output(x.shape, x.format);
   const localMean = new Float32Array(C);
   const localVar = new Float32Array(C);
-  backend.batchNormTrain(x.dataSync(), gamma, beta, g, eps, y.dataSync(), localMean, localVar, new Float32Array(C));
+  backend.batchNormTrain(
+    x.dataSync(),
+    gamma,
+    beta,
+    g,
+    eps,
+    y.dataSync(),
+    localMean,
+    localVar,
+    new Float32Array(C),
+  );
   // [count, Σx, Σx²] per channel over the ranks, in float64.
   const moments = new Float64Array(1 + 2 * C);
   moments[0] = M;
@@ -249,7 +267,14 @@ function syncBatchNormTrain(
   backend.batchNormEval(x.dataSync(), gamma, beta, mean, variance, g, eps, y.dataSync(), k.epilogue);
   const { runningMean, runningVar } = options;
   if (runningMean && runningVar) {
-    backend.updateRunningStats(runningMean.dataSync(), runningVar.dataSync(), mean, variance, total, k.momentum);
+    backend.updateRunningStats(
+      runningMean.dataSync(),
+      runningVar.dataSync(),
+      mean,
+      variance,
+      total,
+      k.momentum,
+    );
   }
   const weight = options.weight!;
   const bias = options.bias ?? null;

@@ -59,7 +59,11 @@ export class Adam extends Optimizer<AdamHyper> {
         if (p.grad === null) continue;
         let s = this.state.get(p);
         if (!s) {
-          s = { step: 0, expAvg: Tensor.full(p.shape, 0, p.device), expAvgSq: Tensor.full(p.shape, 0, p.device) };
+          s = {
+            step: 0,
+            expAvg: Tensor.full(p.shape, 0, p.device),
+            expAvgSq: Tensor.full(p.shape, 0, p.device),
+          };
           this.state.set(p, s);
         }
         s.step++;

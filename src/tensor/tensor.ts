@@ -50,9 +50,7 @@ export class Tensor<D extends DType = 'float32'> {
     }
     const n = numel(shape);
     if (!isMeta && length !== n) {
-      throw new RangeError(
-        `tensor data has ${length} elements but shape ${formatShape(shape)} needs ${n}`,
-      );
+      throw new RangeError(`tensor data has ${length} elements but shape ${formatShape(shape)} needs ${n}`);
     }
     this.storage = storage;
     this.shape = Object.freeze([...shape]);
@@ -93,7 +91,9 @@ export class Tensor<D extends DType = 'float32'> {
       throw new Error(`moving a ${this.device} tensor to the cpu reads it back: use \`await tensor.cpu()\``);
     }
     const buffer = deviceMemory(device).upload(this.dtype, this.dataSync());
-    return new Tensor(new Storage(buffer, false, this.dtype), this.shape, this.dtype, { format: this.format });
+    return new Tensor(new Storage(buffer, false, this.dtype), this.shape, this.dtype, {
+      format: this.format,
+    });
   }
 
   /** A cpu copy of a device tensor (this tensor itself when on the cpu). */
@@ -144,9 +144,13 @@ export class Tensor<D extends DType = 'float32'> {
       const memory = deviceMemory(this.device);
       const copy = memory.allocate(this.dtype, this.numel);
       memory.copy(this.handle as DeviceBuffer, copy);
-      return new Tensor(new Storage(copy, false, this.dtype), this.shape, this.dtype, { format: this.format });
+      return new Tensor(new Storage(copy, false, this.dtype), this.shape, this.dtype, {
+        format: this.format,
+      });
     }
-    return new Tensor(this.dataSync().slice() as StorageOf<D>, this.shape, this.dtype, { format: this.format });
+    return new Tensor(this.dataSync().slice() as StorageOf<D>, this.shape, this.dtype, {
+      format: this.format,
+    });
   }
 
   /** The same data, cut from the autograd graph. */
@@ -172,7 +176,12 @@ export class Tensor<D extends DType = 'float32'> {
     const out = outputStorage(this.numel, this.device);
     if (this.device !== 'cpu') {
       const target = out.handle as DeviceBuffer;
-      deviceMemory(this.device).convertFormat(this.handle as DeviceBuffer, [N, C, H, W], format === 'nhwc', target);
+      deviceMemory(this.device).convertFormat(
+        this.handle as DeviceBuffer,
+        [N, C, H, W],
+        format === 'nhwc',
+        target,
+      );
     } else {
       (format === 'nhwc' ? nchwToNhwc : nhwcToNchw)(this.dataSync() as Float32Array, N, C, H, W, out.data);
     }
@@ -202,7 +211,10 @@ export class Tensor<D extends DType = 'float32'> {
             'copies between devices or dtypes go through the cpu',
         );
       }
-      deviceMemory(source.device as AcceleratorDevice).copy(source.handle as DeviceBuffer, this.handle as DeviceBuffer);
+      deviceMemory(source.device as AcceleratorDevice).copy(
+        source.handle as DeviceBuffer,
+        this.handle as DeviceBuffer,
+      );
       return this;
     }
     if (this.dtype === 'float32') {

@@ -126,7 +126,9 @@ describe('launched on several ranks without MPI', () => {
 /** The rows `rows` of a [N, ...] batch. */
 function rowsOf<T extends Tensor | Tensor<'int64'>>(t: T, rows: number[]): T {
   const per = t.numel / t.shape[0]!;
-  const data = new (t.dataSync().constructor as new (n: number) => Float32Array | BigInt64Array)(rows.length * per);
+  const data = new (t.dataSync().constructor as new (n: number) => Float32Array | BigInt64Array)(
+    rows.length * per,
+  );
   rows.forEach((r, i) => data.set(t.dataSync().subarray(r * per, (r + 1) * per) as never, i * per));
   return new Tensor(data as never, [rows.length, ...t.shape.slice(1)], t.dtype as never) as unknown as T;
 }
