@@ -11,6 +11,7 @@
  *                                 (onnxruntime-node, same thread count), rounds alternating with ours
  *   npm run bench -- --thread-scaling   inference (batch 8) and training at 1, 2, 4, ... threads up to
  *                                 the machine's cores, with the parallel efficiency
+ *   npm run bench -- --backend webgpu   the WebGPU backend in Node (Dawn; bench/webgpu.ts)
  * Rates are reported next to the sgemm rate this same run measures, since the machine is shared and
  * noisy: ratios, medians over repeats, never asserted.
  */
@@ -38,6 +39,7 @@ import { Conv2d } from '../src/nn/index.js';
 import { availableParallelism, cpus } from 'node:os';
 import { OrtComparator } from './ort-compare.js';
 import { median } from './stats.js';
+import { runWebGpuBench } from './webgpu.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -70,6 +72,16 @@ function time(fn: () => void): number {
 const rssMB = (): number => process.memoryUsage.rss() / 2 ** 20;
 const peakRssMB = (): number => process.resourceUsage().maxRSS / 1024;
 
+if (args.backend === 'webgpu') {
+  await runWebGpuBench({
+    size: Number(args.size),
+    trainBatch: Number(args['train-batch']),
+    trainSteps: Number(args['train-steps']),
+    inferRepeats: Number(args['infer-repeats']),
+    json: args.json ?? false,
+  });
+  process.exit(0);
+}
 useBackend(args.backend === 'ts' ? 'ts' : 'native');
 if (args.threads) setNativeThreads(Number(args.threads));
 const backend: Backend = getBackend();

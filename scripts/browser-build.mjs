@@ -1,5 +1,5 @@
 // Browser bundles (esbuild): dist/browser/resnext.js, the library without Node (src/browser.ts),
-// and dist/web/page.js, the web page of `resnext serve`. The native addon's loader is replaced by
+// and the pages of `resnext serve`: dist/web/page.js (inference), train.js (training), bench.js (GPU benchmark). The native addon's loader is replaced by
 // its browser stub; anything else that reaches for node: fails the build.
 import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
@@ -29,6 +29,13 @@ export const browserOptions = {
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   await Promise.all([
     build({ ...browserOptions, entryPoints: ['src/browser.ts'], outfile: 'dist/browser/resnext.js' }),
+    build({ ...browserOptions, entryPoints: ['src/web/train-page.ts'], outfile: 'dist/web/train.js' }),
+    build({
+      ...browserOptions,
+      entryPoints: ['src/web/bench-page.ts'],
+      external: ['onnxruntime-web'],
+      outfile: 'dist/web/bench.js',
+    }),
     build({
       ...browserOptions,
       entryPoints: ['src/web/page.ts'],

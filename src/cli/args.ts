@@ -53,7 +53,12 @@ export function fraction(flag: string): (value: string) => number {
   };
 }
 
-/** --backend, shared by the commands that run a model. */
-export function backendOption(): Option {
-  return new Option('--backend <name>', 'kernels (default: native when built)').choices(['native', 'ts']);
+/** --backend, shared by the commands that run a model; `webgpu` where the command supports it. */
+export function backendOption(options: { webgpu?: boolean } = {}): Option {
+  return options.webgpu
+    ? new Option(
+        '--backend <name>',
+        'kernels (default: native when built; webgpu: the GPU through Dawn, RESNEXT_WEBGPU_SOFTWARE=1 for SwiftShader)',
+      ).choices(['native', 'ts', 'webgpu'])
+    : new Option('--backend <name>', 'kernels (default: native when built)').choices(['native', 'ts']);
 }

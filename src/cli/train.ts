@@ -1,5 +1,7 @@
 import { Command, Option } from 'commander';
 import { useBackend } from '../backend/index.js';
+import { initNodeWebGpu } from '../backend/webgpu/node.js';
+import type { Device } from '../tensor/device.js';
 import { listModels } from '../models/registry.js';
 import {
   DEFAULT_TRAIN_CONFIG,
@@ -21,7 +23,7 @@ type TrainFlags = Omit<TrainConfig, 'data' | 'out' | 'resume'> & {
   /** The run directory to continue. */
   resume?: string;
   summary: boolean;
-  backend?: 'native' | 'ts';
+  backend?: 'native' | 'ts' | 'webgpu';
   progress: boolean;
 };
 
@@ -169,17 +171,21 @@ export function trainCommand(): Command {
       ]),
     )
     .option('--summary', 'print the model summary first', false)
-    .addOption(backendOption())
+    .addOption(backendOption({ webgpu: true }))
     .option('--no-progress', 'no progress bar (periodic lines only)')
     .action(async (flags: TrainFlags, command: Command) => {
       const { data, out, resume, summary, backend, progress, ...settings } = flags;
-      if (backend) useBackend(backend);
+      let device: Device = 'cpu';
+      if (backend === 'webgpu') {
+        await initNodeWebGpu();
+        device = 'webgpu';
+      } else if (backend) useBackend(backend);
       const { notice } = joinWorld();
       if (notice) {
         if (launchedRank() !== 0) return;
         console.error(`resnext: ${notice}`);
       }
-      const hooks = { printSummary: summary, progress };
+      const hooks = { printSummary: summary, progress, device };
       let result;
       if (resume !== undefined) {
         result = await resumeTraining(resume, resumeOverrides(command, flags), hooks);

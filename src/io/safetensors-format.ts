@@ -257,10 +257,10 @@ export function serializeSafetensors(
     layout.push({ tensor, dtype, begin: offset });
     offset += size;
   }
-  let headerText = JSON.stringify(header);
+  const utf8 = new TextEncoder().encode(JSON.stringify(header));
   // Pad with spaces so the data starts 8-byte aligned, as the reference writer does.
-  headerText += ' '.repeat((8 - ((Buffer.byteLength(headerText) + 8) % 8)) % 8);
-  const headerBytes = Buffer.from(headerText, 'utf-8');
+  const headerBytes = new Uint8Array(utf8.length + ((8 - ((utf8.length + 8) % 8)) % 8)).fill(0x20);
+  headerBytes.set(utf8);
   const out = new Uint8Array(8 + headerBytes.length + offset);
   const view = new DataView(out.buffer);
   view.setBigUint64(0, BigInt(headerBytes.length), true);

@@ -265,3 +265,8 @@ function join(prefix: string, name: string): string {
 export function parameter(t: Tensor): Parameter {
   return new Parameter(t);
 }
+
+/** The device of a model's parameters ('cpu' for a model without any). */
+export function modelDevice(model: Module): Device {
+  return model.parameters()[0]?.device ?? 'cpu';
+}

@@ -52,8 +52,14 @@ export class StaticFiles {
     for (const [name, path] of listing(join(root, 'dist', 'web'))) app.set(name, path);
     this.routes.set('/app/', app);
     this.routes.set('/ort/', new Map([...listing(ortDist())].filter(([name]) => /^ort[\w.-]*$/.test(name))));
+    const pages = new Map<string, string>();
     const index = app.get('index.html');
-    if (index) this.routes.set('/', new Map([['', index]]));
+    if (index) pages.set('', index);
+    for (const page of ['train', 'bench']) {
+      const html = app.get(`${page}.html`);
+      if (html) pages.set(page, html);
+    }
+    this.routes.set('/', pages);
   }
 
   /** Whether the page's script was built (dist/web/page.js). */

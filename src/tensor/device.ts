@@ -26,6 +26,8 @@ export interface DeviceMemory {
   /** Returns the buffer to the device's pool; nothing may use it afterwards. */
   free(buffer: DeviceBuffer): void;
   upload<D extends DType>(dtype: D, values: StorageOf<D>): DeviceBuffer;
+  /** Overwrites `buffer` with host values (after the work already queued that reads it). */
+  overwrite<D extends DType>(dtype: D, buffer: DeviceBuffer, values: StorageOf<D>): void;
   download<D extends DType>(dtype: D, buffer: DeviceBuffer): Promise<StorageOf<D>>;
   fill(buffer: DeviceBuffer, value: number): void;
   copy(source: DeviceBuffer, target: DeviceBuffer): void;

@@ -204,6 +204,14 @@ export class Tensor<D extends DType = 'float32'> {
       );
     }
     const source = input.format === this.format ? input : input.toFormat(this.format);
+    if (this.device !== 'cpu' && source.device === 'cpu' && source.dtype === this.dtype) {
+      deviceMemory(this.device).overwrite(
+        this.dtype,
+        this.handle as DeviceBuffer,
+        source.dataSync() as StorageOf<D>,
+      );
+      return this;
+    }
     if (this.device !== 'cpu' || source.device !== 'cpu') {
       if (this.device !== source.device || this.dtype !== source.dtype) {
         throw new Error(

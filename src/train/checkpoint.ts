@@ -11,7 +11,8 @@ import { parseModelMeta, type ModelMeta } from './meta.js';
 
 export type { ModelMeta } from './meta.js';
 
-export const CHECKPOINT_FORMAT = 'resnext-checkpoint-1';
+export { CHECKPOINT_FORMAT } from './meta.js';
+import { CHECKPOINT_FORMAT } from './meta.js';
 
 export interface Checkpoint {
   model: Map<string, Tensor<DType>>;
@@ -33,6 +34,15 @@ export function firstNonFinite(tensors: ReadonlyMap<string, Tensor<DType>>, pref
   return null;
 }
 
+/** The tensors with any on a device read back to the cpu (cpu ones as they are). */
+export async function hostCopies<T extends Tensor<DType>>(
+  tensors: ReadonlyMap<string, T>,
+): Promise<Map<string, T>> {
+  const out = new Map<string, T>();
+  for (const [k, v] of tensors) out.set(k, (await v.cpu()) as T);
+  return out;
+}
+
 /** Writes a checkpoint atomically; refuses (naming the tensor) one holding NaN or infinite values. */
 export async function saveCheckpoint(
   path: string,
@@ -40,8 +50,8 @@ export async function saveCheckpoint(
   meta: ModelMeta,
   options: { optimizer?: ReadonlyMap<string, Tensor>; extra?: Record<string, unknown> } = {},
 ): Promise<void> {
-  const tensors = new Map<string, Tensor<DType>>(model);
-  for (const [k, v] of options.optimizer ?? []) tensors.set(`optimizer.${k}`, v);
+  const tensors = await hostCopies(model);
+  for (const [k, v] of await hostCopies(options.optimizer ?? new Map())) tensors.set(`optimizer.${k}`, v);
   const bad = firstNonFinite(tensors);
   if (bad) throw new Error(`${path}: not written, because ${bad} holds NaN or infinite values`);
   const metadata: Record<string, string> = { format: CHECKPOINT_FORMAT, model: JSON.stringify(meta) };

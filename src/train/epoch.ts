@@ -9,6 +9,7 @@ import type { ResNet } from '../models/resnet.js';
 import { crossEntropy } from '../ops/loss.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import type { LRSchedule } from '../optim/schedule.js';
+import { modelDevice } from '../nn/module.js';
 import { yieldToEventLoop } from '../util/yield.js';
 import { evaluate } from './evaluate.js';
 import { ClassificationMetrics } from './metrics.js';
@@ -57,6 +58,7 @@ export async function trainOneEpoch(
   const sums = parallel?.distributed ? { lossSum: 0, correct: 0, count: 0, seconds: base.seconds } : base;
   let skipped = 0;
   let stop = false;
+  const device = modelDevice(ctx.model);
   progress.start(state.batch);
   let t0 = performance.now();
   try {
@@ -65,9 +67,9 @@ export async function trainOneEpoch(
       for (const s of batch.skipped) ctx.log(`skipped unreadable image ${s.name}: ${s.reason}`);
       if (batch.x.shape[0] === 0) continue;
       ctx.optimizer.zeroGrad();
-      const logits = ctx.model.call(batch.x);
+      const logits = ctx.model.call(batch.x.to(device));
       const loss = crossEntropy(logits, batch.y, { labelSmoothing: ctx.labelSmoothing });
-      const localLoss = loss.item();
+      const localLoss = device === 'cpu' ? loss.item() : (await loss.data())[0]!;
       // Every rank sees the mean loss, so that all stop together on a non-finite one.
       const lossValue = parallel ? parallel.mean(localLoss) : localLoss;
       if (!Number.isFinite(lossValue)) return { kind: 'nan', loss: lossValue, batch: batch.index };
@@ -79,7 +81,7 @@ export async function trainOneEpoch(
       ctx.schedule.apply(state.step);
       const n = batch.y.numel;
       const predictions = new ClassificationMetrics(ctx.classes);
-      predictions.update(logits, batch.y, localLoss);
+      predictions.update(await logits.cpu(), batch.y, localLoss);
       sums.lossSum += localLoss * n;
       sums.correct += predictions.accuracy * n;
       sums.count += n;

@@ -1,7 +1,7 @@
 /** Evaluation: one pass over a loader in eval mode without recording a graph. */
 import { inferenceMode } from '../autograd/grad-mode.js';
 import type { DataLoader } from '../data/loader.js';
-import type { Module } from '../nn/module.js';
+import { modelDevice, type Module } from '../nn/module.js';
 import { crossEntropy } from '../ops/loss.js';
 import { ClassificationMetrics } from './metrics.js';
 import { foldBatchNorm } from '../models/fold.js';
@@ -30,17 +30,27 @@ export async function evaluate(
   let stopped = false;
   const wasTraining = model.training;
   model.eval();
-  // Batch norm folded into the convs: the same outputs with one pass fewer per layer.
-  const net = model instanceof ResNet ? foldBatchNorm(model) : model;
+  // Batch norm folded into the convs: the same outputs with one pass fewer per layer (on the cpu,
+  // where the folding reads the weights).
+  const device = modelDevice(model);
+  const net = model instanceof ResNet && device === 'cpu' ? foldBatchNorm(model) : model;
   try {
     const total = loader.batchesPerEpoch;
     for await (const batch of loader.epoch(options.epoch ?? 0)) {
       skipped.push(...batch.skipped);
       if (batch.x.shape[0] === 0) continue;
-      inferenceMode(() => {
-        const logits = net.call(batch.x);
-        metrics.update(logits, batch.y, crossEntropy(logits, batch.y).item());
-      });
+      if (device === 'cpu') {
+        inferenceMode(() => {
+          const logits = net.call(batch.x);
+          metrics.update(logits, batch.y, crossEntropy(logits, batch.y).item());
+        });
+      } else {
+        const [logits, loss] = inferenceMode(() => {
+          const out = net.call(batch.x.to(device));
+          return [out, crossEntropy(out, batch.y)] as const;
+        });
+        metrics.update(await logits.cpu(), batch.y, (await loss.data())[0]!);
+      }
       options.onBatch?.(batch.index + 1, total, metrics);
       if (options.shouldStop) {
         await yieldToEventLoop();

@@ -13,6 +13,9 @@ import type { EpochRecord } from './report.js';
 import type { RunState } from './run-files.js';
 
 /** What a weights file carries besides tensors, so that eval and predict need no other input. */
+/** The `format` metadata of a checkpoint file. */
+export const CHECKPOINT_FORMAT = 'resnext-checkpoint-1';
+
 export interface ModelMeta {
   arch: string;
   classes: string[];

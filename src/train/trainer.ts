@@ -16,7 +16,8 @@ import { LRSchedule } from '../optim/schedule.js';
 import { SGD } from '../optim/sgd.js';
 import { summarize } from '../summary.js';
 import { manualSeed } from '../tensor/rng.js';
-import { firstNonFinite, type ModelMeta } from './checkpoint.js';
+import { firstNonFinite, hostCopies, type ModelMeta } from './checkpoint.js';
+import type { Device } from '../tensor/device.js';
 import { checkConfig, type ResumeOverrides, type TrainConfig } from './config.js';
 import { prepareData, type PreparedData } from './data-setup.js';
 import { trainOneEpoch, validate, type EpochContext } from './epoch.js';
@@ -45,6 +46,8 @@ export interface TrainHooks {
   stopAfterSteps?: number;
   /** Sees the model once it is built (tests, custom logging). */
   onModel?: (model: ResNet) => void;
+  /** Where the model trains: 'cpu' (the default) or 'webgpu' once initialised (initNodeWebGpu()). */
+  device?: Device;
 }
 
 export interface TrainResult {
@@ -177,8 +180,11 @@ function epochLine(
 }
 
 /** Why the model's state cannot be saved (a NaN or infinite parameter, buffer or optimizer state), or null. */
-function nonFiniteState(model: ResNet, optimizer: Optimizer<object>): string | null {
-  return firstNonFinite(model.stateDict()) ?? firstNonFinite(optimizer.stateTensors(), 'optimizer state ');
+async function nonFiniteState(model: ResNet, optimizer: Optimizer<object>): Promise<string | null> {
+  return (
+    firstNonFinite(await hostCopies(model.stateDict())) ??
+    firstNonFinite(await hostCopies(optimizer.stateTensors()), 'optimizer state ')
+  );
 }
 
 /** Starts a run in `config.out`, which must not hold one already. */
@@ -286,6 +292,12 @@ async function setUp(
     model.requiresGrad_(false);
     model.fc!.requiresGrad_(true);
   }
+  const device = hooks.device ?? 'cpu';
+  if (device !== 'cpu') {
+    if (world.size > 1) throw new Error(`data-parallel training runs on the cpu, not on ${device}`);
+    if (config.syncBn) throw new Error(`synchronised batch norm runs on the cpu, not on ${device}`);
+    model.to(device);
+  }
   const optimizer = optimizerFor(config, model);
   hooks.onModel?.(model);
   let state: RunState = { ...freshRunState(), ...(world.size > 1 ? { ranks: world.size } : {}) };
@@ -321,7 +333,7 @@ async function setUp(
   if (hooks.printSummary) log(report.text);
   log(
     `${config.arch}: ${report.totalParams.toLocaleString('en-US')} parameters (${report.trainableParams.toLocaleString('en-US')} trainable), ` +
-      `${data.classes.length} classes, input ${data.inputShape.join('x')}; backend ${getBackend().name}`,
+      `${data.classes.length} classes, input ${data.inputShape.join('x')}; backend ${device === 'cpu' ? getBackend().name : device}`,
   );
   log(
     `data: ${data.train.length} training images, ${data.val.length} validation images (${data.valDescription}); ` +
@@ -336,7 +348,7 @@ async function setUp(
     );
   const settings = {
     ...config,
-    backend: getBackend().name,
+    backend: device === 'cpu' ? getBackend().name : device,
     parameters: report.totalParams,
     ...(world.size > 1 ? { ranks: world.size } : {}),
   };
@@ -405,7 +417,7 @@ async function runEpoch(r: Run, epoch: number, stop: StopControl): Promise<Epoch
   const outcome = await trainOneEpoch(ctx, epoch, state);
   if (outcome.kind === 'nan')
     return nonFinite(`loss became ${outcome.loss} at epoch ${epoch + 1}, batch ${outcome.batch + 1}`);
-  const bad = nonFiniteState(model, optimizer);
+  const bad = await nonFiniteState(model, optimizer);
   if (bad)
     return nonFinite(`${bad} holds NaN or infinite values at epoch ${epoch + 1}, batch ${state.batch}`);
   if (outcome.kind === 'stopped') {

@@ -62,8 +62,15 @@ export class WebGpuMemory implements DeviceMemory {
 
   upload<D extends DType>(dtype: D, values: StorageOf<D>): GpuBuffer {
     const out = this.allocate(dtype, values.length);
-    this.write(out, dtype === 'float32' ? (values as Float32Array) : toInt32(values as BigInt64Array));
+    this.overwrite(dtype, out, values);
     return out;
+  }
+
+  overwrite<D extends DType>(dtype: D, buffer: DeviceBuffer, values: StorageOf<D>): void {
+    this.write(
+      buffer as GpuBuffer,
+      dtype === 'float32' ? (values as Float32Array) : toInt32(values as BigInt64Array),
+    );
   }
 
   /** Writes host values into a buffer, after the work already encoded (which may still read it). */

@@ -19,7 +19,8 @@ export interface BatchNorm2dConfig {
 export class BatchNorm2d extends Module {
   readonly numFeatures: number;
   readonly eps: number;
-  readonly momentum: number | null;
+  /** As in PyTorch, may be changed; null averages over all batches (torch.optim.swa_utils.update_bn sets it so). */
+  momentum: number | null;
   readonly weight: Parameter | null;
   readonly bias: Parameter | null;
   readonly runningMean: Tensor | null;
