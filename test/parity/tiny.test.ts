@@ -1,39 +1,14 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  Adam,
-  AdamW,
-  backward,
-  F,
-  noGrad,
-  SGD,
-  Tensor,
-  type DType,
-  type Parameter,
-} from '../../src/index.js';
+import { backward, F, noGrad, Tensor, type DType } from '../../src/index.js';
 import { expectClose } from '../helpers/assert.js';
-import { fixtureSeed, loadFixture, manifest, type OptimizerCase } from '../helpers/fixtures.js';
+import { fixtureSeed, loadFixture, manifest } from '../helpers/fixtures.js';
+import { makeOptimizer } from '../helpers/optimizers.js';
 import { seededTensor } from '../helpers/seeded.js';
 import { seededTinyModel, tinyBatch, tinyModel } from '../helpers/tiny.js';
 import { testBackends, useBackend } from '../helpers/backends.js';
 
 const STATE_RTOL = 1e-4;
 const GRAD_RTOL = 1e-3;
-
-function makeOptimizer(params: Parameter[], c: OptimizerCase): { zeroGrad(): void; step(): void } {
-  switch (c.optimizer) {
-    case 'SGD':
-      return new SGD(params, {
-        lr: c.lr,
-        momentum: c.momentum ?? 0,
-        nesterov: c.nesterov ?? false,
-        weightDecay: c.weight_decay,
-      });
-    case 'Adam':
-      return new Adam(params, { lr: c.lr, eps: c.eps, weightDecay: c.weight_decay });
-    case 'AdamW':
-      return new AdamW(params, { lr: c.lr, eps: c.eps, weightDecay: c.weight_decay });
-  }
-}
 
 describe('the seeded fixture weights', () => {
   it('are recomputed bit for bit as the generator wrote them', () => {

@@ -8,21 +8,18 @@
  *              gradient, and the losses and whole state after each optimizer case's steps
  */
 import {
-  Adam,
-  AdamW,
   backward,
   createModel,
   F,
   Generator,
   noGrad,
   setBackend,
-  SGD,
   Tensor,
   tsBackend,
   type Device,
   type DType,
-  type Parameter,
 } from '../../src/browser.js';
+import { makeOptimizer, type OptimizerSettings } from '../helpers/optimizers.js';
 import { fillSeeded, seededInput, seededLabels } from '../helpers/seeded.js';
 
 export interface Comparison {
@@ -222,34 +219,8 @@ export interface TinyCase {
   optimizers: Record<string, OptimizerSettings>;
 }
 
-export interface OptimizerSettings {
-  optimizer: 'SGD' | 'Adam' | 'AdamW';
-  lr: number;
-  momentum?: number;
-  nesterov?: boolean;
-  weight_decay: number;
-  eps?: number;
-  steps: number;
-}
-
 const STATE_RTOL = 1e-4;
 const GRAD_RTOL = 1e-3;
-
-function makeOptimizer(params: Parameter[], c: OptimizerSettings): { zeroGrad(): void; step(): void } {
-  switch (c.optimizer) {
-    case 'SGD':
-      return new SGD(params, {
-        lr: c.lr,
-        momentum: c.momentum ?? 0,
-        nesterov: c.nesterov ?? false,
-        weightDecay: c.weight_decay,
-      });
-    case 'Adam':
-      return new Adam(params, { lr: c.lr, eps: c.eps, weightDecay: c.weight_decay });
-    case 'AdamW':
-      return new AdamW(params, { lr: c.lr, eps: c.eps, weightDecay: c.weight_decay });
-  }
-}
 
 /** As the other backends' parity tests: |diff| ≤ rtol · max(floor, max|expected|). */
 function against(

@@ -1,51 +1,14 @@
 /**
  * The native backend: the C++ kernels (NHWC activations, AVX2 where the CPU has it, oneDNN's sgemm,
- * OpenMP threads) behind the Backend interface. Geometry travels as small Int32Arrays.
+ * OpenMP threads) behind the Backend interface. Geometry travels as small Int32Arrays (geometry.ts).
  */
 import type { Backend, Conv2dGeometry, Pool2dGeometry, PoolPlanes } from '../backend.js';
+import { convGeometryWords, poolGeometryWords } from '../geometry.js';
 import { hostSmallKernels } from '../ts/index.js';
 import { loadAddon, type NativeAddon } from './addon.js';
 
-function convGeometry(g: Conv2dGeometry): Int32Array {
-  return Int32Array.of(
-    g.batch,
-    g.inChannels,
-    g.inHeight,
-    g.inWidth,
-    g.outChannels,
-    g.outHeight,
-    g.outWidth,
-    g.kernelH,
-    g.kernelW,
-    g.strideH,
-    g.strideW,
-    g.padH,
-    g.padW,
-    g.dilationH,
-    g.dilationW,
-    g.groups,
-  );
-}
-
-function poolGeometry(g: PoolPlanes | Pool2dGeometry): Int32Array {
-  const w = 'kernelH' in g ? g : null;
-  return Int32Array.of(
-    g.batch,
-    g.channels,
-    g.inHeight,
-    g.inWidth,
-    g.outHeight,
-    g.outWidth,
-    w?.kernelH ?? 1,
-    w?.kernelW ?? 1,
-    w?.strideH ?? 1,
-    w?.strideW ?? 1,
-    w?.padH ?? 0,
-    w?.padW ?? 0,
-    w?.dilationH ?? 1,
-    w?.dilationW ?? 1,
-  );
-}
+const convGeometry = (g: Conv2dGeometry): Int32Array => Int32Array.from(convGeometryWords(g));
+const poolGeometry = (g: PoolPlanes | Pool2dGeometry): Int32Array => Int32Array.from(poolGeometryWords(g));
 
 export function createNativeBackend(addon: NativeAddon): Backend {
   return {

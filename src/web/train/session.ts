@@ -172,7 +172,11 @@ export class TrainingSession {
       for (let start = 0; start < this.labels.length; start += this.settings.batchSize) {
         const count = Math.min(this.settings.batchSize, this.labels.length - start);
         if (count < 2) break;
-        const x = new Tensor(this.inputs.slice(start * per, (start + count) * per), [count, 3, s, s], 'float32');
+        const x = new Tensor(
+          this.inputs.slice(start * per, (start + count) * per),
+          [count, 3, s, s],
+          'float32',
+        );
         await noGrad(() => this.model.forward(x.to(this.device))).data();
       }
     } finally {

@@ -12,6 +12,7 @@
  * Tile shapes follow the channels per group (kpg or cpg) so small groups do not idle threads.
  */
 import type { Conv2dGeometry } from '../../backend.js';
+import { convGeometryWords } from '../../geometry.js';
 import type { GpuBuffer } from '../buffer.js';
 import { gridFor, type GpuRuntime, type Kernel } from '../runtime.js';
 import { perElement, perRuntime } from './common.js';
@@ -38,7 +39,7 @@ var<private> kpg: u32;
 var<private> taps: u32;
 var<private> grp: u32;
 fn readGeometry(group: u32) {
-  gN = p[0]; gH = p[1]; gW = p[2]; gC = p[3]; gK = p[4]; gHo = p[5]; gWo = p[6];
+  gN = p[0]; gC = p[1]; gH = p[2]; gW = p[3]; gK = p[4]; gHo = p[5]; gWo = p[6];
   gkh = p[7]; gkw = p[8]; gsh = p[9]; gsw = p[10]; gph = p[11]; gpw = p[12]; gdh = p[13]; gdw = p[14];
   cpg = gC / p[15]; kpg = gK / p[15]; taps = gkh * gkw; grp = group;
 }`;
@@ -145,27 +146,6 @@ const addSplits = perElement(
 
 const biasGrad = columnKernel('conv_bias_grad', ['dy'], ['dy[at]']);
 
-function geometryWords(g: Conv2dGeometry): number[] {
-  return [
-    g.batch,
-    g.inHeight,
-    g.inWidth,
-    g.inChannels,
-    g.outChannels,
-    g.outHeight,
-    g.outWidth,
-    g.kernelH,
-    g.kernelW,
-    g.strideH,
-    g.strideW,
-    g.padH,
-    g.padW,
-    g.dilationH,
-    g.dilationW,
-    g.groups,
-  ];
-}
-
 export interface Scratch {
   take(length: number): GpuBuffer;
   give(buffer: GpuBuffer): void;
@@ -199,7 +179,7 @@ export const convKernels = perRuntime((rt: GpuRuntime) => {
         kernel,
         [x.buffer, w.buffer, (bias ?? scratch.dummy).buffer, (residual ?? scratch.dummy).buffer, y.buffer],
         gemmGrid(M, kpg, wx, wy, g.groups),
-        [...geometryWords(g), bias ? 1 : 0, residual ? 1 : 0, relu ? 1 : 0],
+        [...convGeometryWords(g), bias ? 1 : 0, residual ? 1 : 0, relu ? 1 : 0],
       );
     },
     backwardInput(dy: GpuBuffer, w: GpuBuffer, g: Conv2dGeometry, dx: GpuBuffer): void {
@@ -211,7 +191,7 @@ export const convKernels = perRuntime((rt: GpuRuntime) => {
         kernel,
         [dy.buffer, w.buffer, dx.buffer],
         gemmGrid(M, cpg, wx, wy, g.groups),
-        geometryWords(g),
+        convGeometryWords(g),
       );
     },
     backwardWeight(
@@ -234,7 +214,7 @@ export const convKernels = perRuntime((rt: GpuRuntime) => {
         kernel,
         [dy.buffer, x.buffer, target.buffer],
         gemmGrid(kpg, cols, wx, wy, g.groups * splits),
-        [...geometryWords(g), splits, perSplit],
+        [...convGeometryWords(g), splits, perSplit],
       );
       if (splits > 1) {
         rt.dispatch(addSplits, [target.buffer, dw.buffer], gridFor(dw.length), [dw.length, splits]);

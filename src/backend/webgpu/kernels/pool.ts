@@ -6,6 +6,7 @@
  * p: [n, N, C, H, W, Ho, Wo, kh, kw, sh, sw, ph, pw, dh, dw, adaptive]
  */
 import type { AdaptivePool2dGeometry, Pool2dGeometry, PoolPlanes } from '../../backend.js';
+import { isWindowed, poolGeometryWords } from '../../geometry.js';
 import type { GpuBuffer } from '../buffer.js';
 import { gridFor, type GpuRuntime } from '../runtime.js';
 import { perElement, perRuntime } from './common.js';
@@ -133,25 +134,7 @@ const adaptiveAvgPoolBackward = perElement(
 );
 
 function words(n: number, g: PoolPlanes | Pool2dGeometry): number[] {
-  const w = 'kernelH' in g ? g : null;
-  return [
-    n,
-    g.batch,
-    g.channels,
-    g.inHeight,
-    g.inWidth,
-    g.outHeight,
-    g.outWidth,
-    w?.kernelH ?? 1,
-    w?.kernelW ?? 1,
-    w?.strideH ?? 1,
-    w?.strideW ?? 1,
-    w?.padH ?? 0,
-    w?.padW ?? 0,
-    w?.dilationH ?? 1,
-    w?.dilationW ?? 1,
-    w ? 0 : 1,
-  ];
+  return [n, ...poolGeometryWords(g), isWindowed(g) ? 0 : 1];
 }
 
 export const poolKernels = perRuntime((rt: GpuRuntime) => ({
