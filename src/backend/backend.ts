@@ -234,9 +234,13 @@ export interface Backend<F = Float32Array, I = Int32Array> {
   /** y[i] = x[i] · factor. */
   scale(x: F, factor: number, y: F): void;
 
-  // ---- buffers the kernels need besides tensors ----
-  /** Labels or indices for a kernel (argmax of the max pools, cross-entropy labels). */
-  indexBuffer(values: Int32Array | number): I;
+  // ---- indices ----
+  /**
+   * A float32 buffer's memory as int32 indices of the same length (argmax of the max pools,
+   * cross-entropy labels), filled with `values` when given: indices live in op-output storage, so
+   * they are recycled with it.
+   */
+  indices(buffer: F, values?: Int32Array): I;
 
   // ---- batch-norm statistics ----
   /**

@@ -46,7 +46,8 @@ export function crossEntropy(
   }
   const backend = backendFor(op, logits);
   const device = logits.device;
-  const labelBuffer = backend.indexBuffer(labels);
+  const labelStorage = Tensor.output([N], 'nchw', device);
+  const labelBuffer = backend.indices(labelStorage.handle, labels);
   const logProbs = Tensor.output([N, C], 'nchw', device);
   backend.logSoftmax(logits.handle, N, C, 1, logProbs.handle);
   const out = Tensor.output(outShape, 'nchw', device);
@@ -60,6 +61,6 @@ export function crossEntropy(
       backend.crossEntropyBackward(logProbs.handle, labelBuffer, N, C, eps, reduction, dy.handle, dx.handle);
       return [dx];
     },
-    [logProbs],
+    [logProbs, labelStorage],
   );
 }

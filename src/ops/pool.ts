@@ -68,20 +68,23 @@ export function maxPool2d(input: Tensor, kernelSize: IntPair, options: MaxPool2d
     dilationW: dw,
   };
   const y = Tensor.output(outShape, x.format, x.device);
-  const argmax = backend.indexBuffer(y.numel);
+  const winners = Tensor.output([y.numel], 'nchw', x.device);
+  const argmax = backend.indices(winners.handle);
   backend.maxPool2d(x.handle, g, y.handle, argmax);
-  return recordPool(op, x, y, (dy, dx) => backend.maxPoolBackward(dy, argmax, g, dx));
+  return recordPool(op, x, y, (dy, dx) => backend.maxPoolBackward(dy, argmax, g, dx), winners);
 }
 
 /**
- * Records a pooling op whose backward writes dx from dy alone. x is listed as saved although the
- * backward never reads it, so that its storage is recycled once this node has run.
+ * Records a pooling op whose backward writes dx from dy (and the max pools' winning `indices`). x is
+ * listed as saved although the backward never reads it, so that its storage is recycled once this
+ * node has run.
  */
 function recordPool(
   op: string,
   x: Tensor,
   y: Tensor,
   backwardInto: (dy: KernelBuffer, dx: KernelBuffer) => void,
+  indices?: Tensor,
 ): Tensor {
   return record(
     op,
@@ -92,7 +95,7 @@ function recordPool(
       backwardInto(dy.handle, dx.handle);
       return [dx];
     },
-    [x],
+    [x, ...(indices ? [indices] : [])],
   );
 }
 
@@ -127,7 +130,8 @@ export function adaptiveMaxPool2d(input: Tensor, outputSize: IntPair): Tensor {
   const outShape = [g.batch, g.channels, g.outHeight, g.outWidth];
   if (anyMeta(x)) return Tensor.meta(outShape, 'float32', x.format);
   const y = Tensor.output(outShape, x.format, x.device);
-  const argmax = backend.indexBuffer(y.numel);
+  const winners = Tensor.output([y.numel], 'nchw', x.device);
+  const argmax = backend.indices(winners.handle);
   backend.adaptiveMaxPool2d(x.handle, g, y.handle, argmax);
-  return recordPool(op, x, y, (dy, dx) => backend.maxPoolBackward(dy, argmax, g, dx));
+  return recordPool(op, x, y, (dy, dx) => backend.maxPoolBackward(dy, argmax, g, dx), winners);
 }

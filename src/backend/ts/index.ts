@@ -18,7 +18,7 @@ import {
   maxPool2d,
   maxPoolBackward,
 } from './pool.js';
-import { broadcastScalar, copy, indexBuffer, scale, sum } from './reduce.js';
+import { broadcastScalar, copy, indices, scale, sum } from './reduce.js';
 import { logSoftmax, logSoftmaxBackward, softmax, softmaxBackward } from './softmax.js';
 import { adamStep, sgdStep } from './optim.js';
 
@@ -33,7 +33,7 @@ export const hostSmallKernels = {
   sum,
   broadcastScalar,
   scale,
-  indexBuffer,
+  indices,
   updateRunningStats,
   invStd,
   copy,

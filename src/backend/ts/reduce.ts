@@ -18,6 +18,8 @@ export function copy(x: Float32Array, y: Float32Array): void {
   y.set(x);
 }
 
-export function indexBuffer(values: Int32Array | number): Int32Array {
-  return typeof values === 'number' ? new Int32Array(values) : values;
+export function indices(buffer: Float32Array, values?: Int32Array): Int32Array {
+  const view = new Int32Array(buffer.buffer, buffer.byteOffset, buffer.length);
+  if (values) view.set(values);
+  return view;
 }

@@ -98,11 +98,9 @@ export function createWebGpuBackend(runtime: GpuRuntime, memory: WebGpuMemory): 
     sum: (x, divisor, y) => reduce.sum(x, divisor, y),
     broadcastScalar: (s, divisor, y) => ew.broadcastScalar(s, divisor, y),
     scale: (x, factor, y) => ew.scale(x, factor, y),
-    indexBuffer: (values) => {
-      if (typeof values === 'number') return memory.allocate('int64', values);
-      const out = memory.allocate('int64', values.length);
-      memory.write(out, values);
-      return out;
+    indices: (buffer, values) => {
+      if (values) memory.write(buffer, values);
+      return buffer;
     },
     updateRunningStats: (rm, rv, mean, variance, count, momentum) =>
       ew.updateRunningStats(rm, rv, mean, variance, count, momentum),
