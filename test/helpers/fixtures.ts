@@ -10,15 +10,10 @@ import { loadSafetensorsSync, type DType, type Tensor } from '../../src/index.js
 
 const committed = resolve(dirname(fileURLToPath(import.meta.url)), '../fixtures/pytorch');
 
-export interface OptimizerCase {
-  optimizer: 'SGD' | 'Adam' | 'AdamW';
-  lr: number;
-  momentum?: number;
-  nesterov?: boolean;
-  weight_decay: number;
-  eps?: number;
-  steps: number;
-}
+import type { OptimizerSettings } from './optimizers.js';
+
+/** One optimizer case of the manifest (its settings, as makeOptimizer takes them). */
+export type OptimizerCase = OptimizerSettings;
 
 export interface ScheduleCase {
   name: 'onecycle' | 'cosine' | 'step';
