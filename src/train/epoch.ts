@@ -69,7 +69,7 @@ export async function trainOneEpoch(
       ctx.optimizer.zeroGrad();
       const logits = ctx.model.call(batch.x.to(device));
       const loss = crossEntropy(logits, batch.y, { labelSmoothing: ctx.labelSmoothing });
-      const localLoss = device === 'cpu' ? loss.item() : (await loss.data())[0]!;
+      const localLoss = (await loss.data())[0]!;
       // Every rank sees the mean loss, so that all stop together on a non-finite one.
       const lossValue = parallel ? parallel.mean(localLoss) : localLoss;
       if (!Number.isFinite(lossValue)) return { kind: 'nan', loss: lossValue, batch: batch.index };

@@ -39,18 +39,11 @@ export async function evaluate(
     for await (const batch of loader.epoch(options.epoch ?? 0)) {
       skipped.push(...batch.skipped);
       if (batch.x.shape[0] === 0) continue;
-      if (device === 'cpu') {
-        inferenceMode(() => {
-          const logits = net.call(batch.x);
-          metrics.update(logits, batch.y, crossEntropy(logits, batch.y).item());
-        });
-      } else {
-        const [logits, loss] = inferenceMode(() => {
-          const out = net.call(batch.x.to(device));
-          return [out, crossEntropy(out, batch.y)] as const;
-        });
-        metrics.update(await logits.cpu(), batch.y, (await loss.data())[0]!);
-      }
+      const [logits, loss] = inferenceMode(() => {
+        const out = net.call(batch.x.to(device));
+        return [out, crossEntropy(out, batch.y)] as const;
+      });
+      metrics.update(await logits.cpu(), batch.y, (await loss.data())[0]!);
       options.onBatch?.(batch.index + 1, total, metrics);
       if (options.shouldStop) {
         await yieldToEventLoop();

@@ -180,19 +180,30 @@ async function runOnDevice(c: OpCase, device: Device, seed: number): Promise<(Fl
   return Promise.all([...outputs, ...(differentiate ? leaves.map((l) => l.grad) : [])].map(read));
 }
 
-function compareArrays(what: string, actual: Float32Array | null, expected: Float32Array | null): Comparison {
-  if (!actual || !expected || actual.length !== expected.length) {
-    const missing = !actual && !expected;
-    return { what: `${what} (present/length)`, diff: missing ? 0 : Infinity, tolerance: 0 };
-  }
-  let scale = 0;
+/** max |actual − expected| against rtol · max(floor, max|expected|), as the other backends' parity tests. */
+function closeness(
+  what: string,
+  actual: ArrayLike<number>,
+  expected: ArrayLike<number>,
+  rtol: number,
+  floor: number,
+): Comparison {
+  if (actual.length !== expected.length) return { what: `${what} (length)`, diff: Infinity, tolerance: 0 };
+  let scale = floor;
   let diff = 0;
   for (let i = 0; i < expected.length; i++) {
     scale = Math.max(scale, Math.abs(expected[i]!));
     const d = Math.abs(actual[i]! - expected[i]!);
     diff = Number.isNaN(d) ? Infinity : Math.max(diff, d);
   }
-  return { what, diff, tolerance: OP_RTOL * Math.max(scale, 1e-3) };
+  return { what, diff, tolerance: rtol * scale };
+}
+
+function compareArrays(what: string, actual: Float32Array | null, expected: Float32Array | null): Comparison {
+  if (!actual || !expected) {
+    return { what: `${what} (present)`, diff: !actual && !expected ? 0 : Infinity, tolerance: 0 };
+  }
+  return closeness(what, actual, expected, OP_RTOL, 1e-3);
 }
 
 /** One op case: the reference kernels on the cpu against webgpu, outputs then input gradients. */
@@ -230,18 +241,8 @@ function against(
   rtol: number,
   floor = 0,
 ): Comparison {
-  if (!expected || actual.numel !== expected.numel)
-    return { what: `${what} (missing or shape)`, diff: Infinity, tolerance: 0 };
-  const a = actual.toArray();
-  const e = expected.toArray();
-  let diff = 0;
-  let scale = floor;
-  e.forEach((v, i) => {
-    scale = Math.max(scale, Math.abs(v));
-    const d = Math.abs(a[i]! - v);
-    diff = Number.isNaN(d) ? Infinity : Math.max(diff, d);
-  });
-  return { what, diff, tolerance: rtol * scale };
+  if (!expected) return { what: `${what} (missing)`, diff: Infinity, tolerance: 0 };
+  return closeness(what, actual.toArray(), expected.toArray(), rtol, floor);
 }
 
 function tinyModel(c: TinyCase) {

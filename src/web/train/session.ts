@@ -22,6 +22,7 @@ import {
 import { buildTransform, toTensorInto, type Transform, type TransformSpec } from '../../data/transforms.js';
 import { IMAGENET_MEAN, IMAGENET_STD } from '../../models/registry.js';
 import { CHECKPOINT_FORMAT, type ModelMeta } from '../../train/meta.js';
+import { ClassificationMetrics } from '../../train/metrics.js';
 import { rankClasses, type TopK } from '../../train/top-k.js';
 import { decodeInBrowser } from '../pixels.js';
 import type { ImageFolder } from './folder.js';
@@ -132,20 +133,15 @@ export class TrainingSession {
     }
     this.model.train();
     optimizer.zeroGrad();
+    const labels = Tensor.int64(y);
     const logits = this.model.forward(new Tensor(x, [count, 3, s, s], 'float32').to(this.device));
-    const loss = F.crossEntropy(logits, Tensor.int64(y));
+    const loss = F.crossEntropy(logits, labels);
     backward(loss);
     optimizer.step();
-    const [lossValue, values] = await Promise.all([loss.data(), logits.toFormat('nchw').data()]);
-    const C = this.folder.classes.length;
-    let correct = 0;
-    for (let i = 0; i < count; i++) {
-      const row = values.subarray(i * C, (i + 1) * C);
-      let best = 0;
-      for (let c = 1; c < row.length; c++) if (row[c]! > row[best]!) best = c;
-      if (best === y[i]) correct++;
-    }
-    return { step, loss: lossValue[0]!, accuracy: correct / count };
+    const [lossValue, hostLogits] = await Promise.all([loss.data(), logits.cpu()]);
+    const metrics = new ClassificationMetrics(this.folder.classes);
+    metrics.update(hostLogits, labels, lossValue[0]!);
+    return { step, loss: lossValue[0]!, accuracy: metrics.accuracy };
   }
 
   /**
