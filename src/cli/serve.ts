@@ -30,7 +30,7 @@ export function serveCommand(): Command {
   const d = DEFAULT_SERVE_LIMITS;
   return new Command('serve')
     .description(
-      'serve a trained model over HTTP: a web page at / (inference in the browser or on the server), POST /v1/predict, GET /v1/model, GET /v1/model.onnx, GET /v1/card, GET /healthz',
+      'serve a trained model over HTTP: a web page at / (inference in the browser or on the server), /train (training in the browser on WebGPU), /bench (WebGPU benchmark), POST /v1/predict, GET /v1/model, GET /v1/model.onnx, GET /v1/card, GET /healthz',
     )
     .requiredOption('-w, --weights <file>', 'weights written by resnext train (best.safetensors)')
     .option('--host <host>', 'address to listen on', '127.0.0.1')
@@ -86,7 +86,7 @@ export function serveCommand(): Command {
       const address = service.server.address() as AddressInfo;
       const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
       console.log(
-        `serving ${meta.arch} (${meta.classes.length} classes) on http://${host}:${address.port}: the page at /, POST /v1/predict, GET /v1/model`,
+        `serving ${meta.arch} (${meta.classes.length} classes) on http://${host}:${address.port}: the pages at /, /train and /bench, POST /v1/predict, GET /v1/model`,
       );
       const stop = (signal: string): void => {
         console.log(`${signal}: finishing the requests in flight, then stopping`);
