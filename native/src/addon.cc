@@ -1,7 +1,7 @@
-// Node-API binding: validates every array against the geometry it comes with (a wrong length is a
-// JavaScript exception, never a wild write), then calls the kernels. Geometry arrives as Int32Array:
-//   conv  [N, C, H, W, K, Ho, Wo, kh, kw, sh, sw, ph, pw, dh, dw, groups]
-//   pool  [N, C, H, W, Ho, Wo, kh, kw, sh, sw, ph, pw, dh, dw]
+// Node-API binding of the kernels: each function takes exactly the arguments of its Backend method
+// (src/backend/backend.ts, the one declaration), descriptors (geometry, epilogue, options) as
+// objects read by field name. Every array is validated against the geometry it comes with (a wrong
+// length or a missing field is a JavaScript exception naming it, never a wild write).
 #include <napi.h>
 #include <omp.h>
 #if defined(__GLIBC__)
@@ -51,9 +51,63 @@ index_t num(const Napi::CallbackInfo& info, std::size_t i, const char* name) {
   return info[i].As<Napi::Number>().Int64Value();
 }
 
+double real(const Napi::CallbackInfo& info, std::size_t i, const char* name) {
+  if (!info[i].IsNumber()) fail(info.Env(), std::string(name) + " must be a number");
+  return info[i].As<Napi::Number>().DoubleValue();
+}
+
+// A descriptor argument (geometry, options) and its fields, each named in the error it raises.
+class Descriptor {
+ public:
+  Descriptor(const Napi::CallbackInfo& info, std::size_t i, const char* name) : env_(info.Env()), name_(name) {
+    if (!info[i].IsObject()) fail(env_, name_ + " must be an object");
+    object_ = info[i].As<Napi::Object>();
+  }
+  bool has(const char* key) const { return object_.Has(key); }
+  int integer(const char* key) const {
+    const double d = number(key);
+    if (d != static_cast<double>(static_cast<int>(d))) fail(env_, name_ + "." + key + " must be an integer");
+    return static_cast<int>(d);
+  }
+  // Two Node-API calls per field: these are read on every kernel call.
+  double number(const char* key) const {
+    napi_value v;
+    double d;
+    if (napi_get_named_property(env_, object_, key, &v) != napi_ok || napi_get_value_double(env_, v, &d) != napi_ok)
+      fail(env_, name_ + "." + key + " must be a number");
+    return d;
+  }
+  bool flag(const char* key) const { return object_.Get(key).ToBoolean().Value(); }
+  // A Float32Array field of `expected` elements, or null when absent, null or undefined.
+  const float* optional_f32(const char* key, index_t expected) const {
+    const Napi::Value v = object_.Get(key);
+    if (v.IsNull() || v.IsUndefined()) return nullptr;
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      fail(env_, name_ + "." + key + " must be a Float32Array");
+    auto a = v.As<Napi::Float32Array>();
+    if (static_cast<index_t>(a.ElementLength()) != expected)
+      fail(env_, name_ + "." + key + " has " + std::to_string(a.ElementLength()) + " elements, expected " +
+                     std::to_string(expected));
+    return a.Data();
+  }
+
+ private:
+  Napi::Env env_;
+  std::string name_;
+  Napi::Object object_;
+};
+
+bool present(const Napi::CallbackInfo& info, std::size_t i) {
+  return i < info.Length() && !info[i].IsNull() && !info[i].IsUndefined();
+}
+
+// Conv2dGeometry.
 rx::ConvGeom conv_geom(const Napi::CallbackInfo& info, std::size_t i) {
-  const std::int32_t* v = i32(info, i, "conv geometry", 16);
-  rx::ConvGeom g{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15]};
+  const Descriptor d(info, i, "conv geometry");
+  rx::ConvGeom g{d.integer("batch"),   d.integer("inChannels"), d.integer("inHeight"), d.integer("inWidth"),
+                 d.integer("outChannels"), d.integer("outHeight"), d.integer("outWidth"), d.integer("kernelH"),
+                 d.integer("kernelW"), d.integer("strideH"),  d.integer("strideW"),  d.integer("padH"),
+                 d.integer("padW"),    d.integer("dilationH"), d.integer("dilationW"), d.integer("groups")};
   const bool ok = g.N >= 0 && g.C > 0 && g.H > 0 && g.W > 0 && g.K > 0 && g.Ho > 0 && g.Wo > 0 && g.kh > 0 && g.kw > 0 &&
                   g.sh > 0 && g.sw > 0 && g.ph >= 0 && g.pw >= 0 && g.dh > 0 && g.dw > 0 && g.groups > 0 &&
                   g.C % g.groups == 0 && g.K % g.groups == 0 &&
@@ -63,10 +117,56 @@ rx::ConvGeom conv_geom(const Napi::CallbackInfo& info, std::size_t i) {
   return g;
 }
 
+// PoolPlanes, Pool2dGeometry (windowed) or AdaptivePool2dGeometry (a 1x1 window of stride 1, unused).
 rx::PoolGeom pool_geom(const Napi::CallbackInfo& info, std::size_t i) {
-  const std::int32_t* v = i32(info, i, "pool geometry", 14);
-  rx::PoolGeom g{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12], v[13]};
-  if (g.N < 0 || g.C <= 0 || g.H <= 0 || g.W <= 0 || g.Ho <= 0 || g.Wo <= 0) fail(info.Env(), "inconsistent pool geometry");
+  const Descriptor d(info, i, "pool geometry");
+  rx::PoolGeom g{d.integer("batch"), d.integer("channels"), d.integer("inHeight"), d.integer("inWidth"),
+                 d.integer("outHeight"), d.integer("outWidth"), 1, 1, 1, 1, 0, 0, 1, 1};
+  if (d.has("kernelH")) {
+    g.kh = d.integer("kernelH"), g.kw = d.integer("kernelW"), g.sh = d.integer("strideH"), g.sw = d.integer("strideW");
+    g.ph = d.integer("padH"), g.pw = d.integer("padW"), g.dh = d.integer("dilationH"), g.dw = d.integer("dilationW");
+  }
+  if (g.N < 0 || g.C <= 0 || g.H <= 0 || g.W <= 0 || g.Ho <= 0 || g.Wo <= 0 || g.kh <= 0 || g.kw <= 0 || g.sh <= 0 ||
+      g.sw <= 0 || g.ph < 0 || g.pw < 0 || g.dh <= 0 || g.dw <= 0)
+    fail(info.Env(), "inconsistent pool geometry");
+  return g;
+}
+
+// ChannelGeometry: NHWC activations are [rows = batch·spatial, channels] for batch norm.
+struct Channels {
+  index_t rows;
+  int C;
+};
+Channels channel_geom(const Napi::CallbackInfo& info, std::size_t i) {
+  const Descriptor d(info, i, "channel geometry");
+  const int batch = d.integer("batch"), channels = d.integer("channels"), spatial = d.integer("spatial");
+  if (batch < 0 || channels <= 0 || spatial <= 0) fail(info.Env(), "inconsistent channel geometry");
+  return {static_cast<index_t>(batch) * spatial, channels};
+}
+
+// LinearGeometry.
+struct LinearSizes {
+  index_t rows;
+  int in, out;
+};
+LinearSizes linear_geom(const Napi::CallbackInfo& info, std::size_t i) {
+  const Descriptor d(info, i, "linear geometry");
+  const LinearSizes g{d.integer("rows"), d.integer("inFeatures"), d.integer("outFeatures")};
+  if (g.rows < 0 || g.in <= 0 || g.out <= 0) fail(info.Env(), "inconsistent linear geometry");
+  return g;
+}
+
+// AxisGeometry.
+struct Axis {
+  index_t outer;
+  int dim;
+  index_t inner;
+  index_t size() const { return outer * dim * inner; }
+};
+Axis axis_geom(const Napi::CallbackInfo& info, std::size_t i) {
+  const Descriptor d(info, i, "axis geometry");
+  const Axis g{d.integer("outer"), d.integer("dim"), d.integer("inner")};
+  if (g.outer < 0 || g.dim <= 0 || g.inner <= 0) fail(info.Env(), "inconsistent axis geometry");
   return g;
 }
 
@@ -76,11 +176,13 @@ index_t conv_weight(const rx::ConvGeom& g) { return static_cast<index_t>(g.K) * 
 index_t pool_in(const rx::PoolGeom& g) { return static_cast<index_t>(g.N) * g.H * g.W * g.C; }
 index_t pool_out(const rx::PoolGeom& g) { return static_cast<index_t>(g.N) * g.Ho * g.Wo * g.C; }
 
-// Optional trailing (residual: Float32Array | null, relu: boolean) arguments at i, i + 1.
-rx::Epilogue epilogue_args(const Napi::CallbackInfo& info, std::size_t i, index_t size) {
+// The optional Epilogue argument at i: { residual?: Float32Array | null, relu?: boolean }.
+rx::Epilogue epilogue_arg(const Napi::CallbackInfo& info, std::size_t i, index_t size) {
   rx::Epilogue e;
-  e.residual = f32(info, i, "residual", size, true);
-  e.relu = info[i + 1].ToBoolean().Value();
+  if (!present(info, i)) return e;
+  const Descriptor d(info, i, "epilogue");
+  e.residual = d.optional_f32("residual", size);
+  e.relu = d.flag("relu");
   return e;
 }
 
@@ -145,18 +247,20 @@ Napi::Value SgemmGflops(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), 2.0 * n * n * n / best / 1e9);
 }
 
-// ---- convolution ----
+// ---- convolution: (…, Conv2dGeometry, …) ----
 
+// conv2d(x, weight, bias | null, g, y, epilogue?)
 Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   const rx::ConvGeom g = conv_geom(info, 3);
   const float* x = f32(info, 0, "x", conv_in(g));
   const float* w = f32(info, 1, "weight", conv_weight(g));
   const float* b = f32(info, 2, "bias", g.K, true);
   float* y = f32(info, 4, "y", conv_out(g));
-  const rx::Epilogue e = epilogue_args(info, 5, conv_out(g));
+  const rx::Epilogue e = epilogue_arg(info, 5, conv_out(g));
   return guarded(info, [&] { rx::conv2d_forward(x, w, b, g, y, e); });
 }
 
+// conv2dBackwardInput(dy, weight, g, dx)
 Napi::Value Conv2dBackwardInput(const Napi::CallbackInfo& info) {
   const rx::ConvGeom g = conv_geom(info, 2);
   const float* dy = f32(info, 0, "dy", conv_out(g));
@@ -165,6 +269,7 @@ Napi::Value Conv2dBackwardInput(const Napi::CallbackInfo& info) {
   return guarded(info, [&] { rx::conv2d_backward_input(dy, w, g, dx); });
 }
 
+// conv2dBackwardWeight(dy, x, g, dWeight, dBias | null)
 Napi::Value Conv2dBackwardWeight(const Napi::CallbackInfo& info) {
   const rx::ConvGeom g = conv_geom(info, 2);
   const float* dy = f32(info, 0, "dy", conv_out(g));
@@ -174,67 +279,77 @@ Napi::Value Conv2dBackwardWeight(const Napi::CallbackInfo& info) {
   return guarded(info, [&] { rx::conv2d_backward_weight(dy, x, g, dw, db); });
 }
 
-// ---- batch norm: (…, rows, C, …) ----
+// ---- batch norm: (…, ChannelGeometry, …) on [rows, C] ----
 
+// batchNormTrain(x, gamma | null, beta | null, g, eps, y, mean, variance, invStd, epilogue?)
 Napi::Value BatchNormTrain(const Napi::CallbackInfo& info) {
-  const index_t rows = num(info, 3, "rows"), C = num(info, 4, "channels");
-  const double eps = info[5].As<Napi::Number>().DoubleValue();
+  const auto [rows, C] = channel_geom(info, 3);
+  const double eps = real(info, 4, "eps");
   const float* x = f32(info, 0, "x", rows * C);
   const float* gamma = f32(info, 1, "gamma", C, true);
   const float* beta = f32(info, 2, "beta", C, true);
-  float* y = f32(info, 6, "y", rows * C);
-  float* mean = f32(info, 7, "mean", C);
-  float* var = f32(info, 8, "variance", C);
-  float* invstd = f32(info, 9, "invStd", C);
-  const rx::Epilogue e = epilogue_args(info, 10, rows * C);
-  return guarded(info, [&] { rx::batchnorm_train(x, gamma, beta, rows, static_cast<int>(C), eps, y, mean, var, invstd, e); });
+  float* y = f32(info, 5, "y", rows * C);
+  float* mean = f32(info, 6, "mean", C);
+  float* var = f32(info, 7, "variance", C);
+  float* invstd = f32(info, 8, "invStd", C);
+  const rx::Epilogue e = epilogue_arg(info, 9, rows * C);
+  return guarded(info, [&] { rx::batchnorm_train(x, gamma, beta, rows, C, eps, y, mean, var, invstd, e); });
 }
 
+// batchNormEval(x, gamma | null, beta | null, runningMean, runningVar, g, eps, y, epilogue?)
 Napi::Value BatchNormEval(const Napi::CallbackInfo& info) {
-  const index_t rows = num(info, 5, "rows"), C = num(info, 6, "channels");
-  const double eps = info[7].As<Napi::Number>().DoubleValue();
+  const auto [rows, C] = channel_geom(info, 5);
+  const double eps = real(info, 6, "eps");
   const float* x = f32(info, 0, "x", rows * C);
   const float* gamma = f32(info, 1, "gamma", C, true);
   const float* beta = f32(info, 2, "beta", C, true);
   const float* rm = f32(info, 3, "runningMean", C);
   const float* rv = f32(info, 4, "runningVar", C);
-  float* y = f32(info, 8, "y", rows * C);
-  const rx::Epilogue e = epilogue_args(info, 9, rows * C);
-  return guarded(info, [&] { rx::batchnorm_eval(x, gamma, beta, rm, rv, rows, static_cast<int>(C), eps, y, e); });
+  float* y = f32(info, 7, "y", rows * C);
+  const rx::Epilogue e = epilogue_arg(info, 8, rows * C);
+  return guarded(info, [&] { rx::batchnorm_eval(x, gamma, beta, rm, rv, rows, C, eps, y, e); });
 }
 
+// batchNormBackward(dy, x, gamma | null, mean, invStd, g, dx, dGamma | null, dBeta | null, fusedRelu?: { beta })
+// batchNormEvalBackward(dy, x, gamma | null, runningMean, invStd, g, dx, dGamma | null, dBeta | null)
 template <bool Eval>
 Napi::Value BatchNormBackwardT(const Napi::CallbackInfo& info) {
-  const index_t rows = num(info, 5, "rows"), C = num(info, 6, "channels");
+  const auto [rows, C] = channel_geom(info, 5);
   const float* dy = f32(info, 0, "dy", rows * C);
   const float* x = f32(info, 1, "x", rows * C);
   const float* gamma = f32(info, 2, "gamma", C, true);
-  const float* mean = f32(info, 3, "mean", C);
+  const float* mean = f32(info, 3, Eval ? "runningMean" : "mean", C);
   const float* invstd = f32(info, 4, "invStd", C);
-  float* dx = f32(info, 7, "dx", rows * C);
-  float* dgamma = f32(info, 8, "dGamma", C, true);
-  float* dbeta = f32(info, 9, "dBeta", C, true);
-  // Training only: (relu: boolean, beta) when the forward fused a ReLU.
-  const bool relu = !Eval && info[10].ToBoolean().Value();
-  const float* beta = relu ? f32(info, 11, "beta", C, true) : nullptr;
+  float* dx = f32(info, 6, "dx", rows * C);
+  float* dgamma = f32(info, 7, "dGamma", C, true);
+  float* dbeta = f32(info, 8, "dBeta", C, true);
+  const bool relu = !Eval && present(info, 9);
+  const float* beta = relu ? Descriptor(info, 9, "fusedRelu").optional_f32("beta", C) : nullptr;
   return guarded(info, [&] {
-    if (Eval) rx::batchnorm_eval_backward(dy, x, gamma, mean, invstd, rows, static_cast<int>(C), dx, dgamma, dbeta);
-    else rx::batchnorm_backward(dy, x, gamma, mean, invstd, rows, static_cast<int>(C), dx, dgamma, dbeta, relu, beta);
+    if (Eval) rx::batchnorm_eval_backward(dy, x, gamma, mean, invstd, rows, C, dx, dgamma, dbeta);
+    else rx::batchnorm_backward(dy, x, gamma, mean, invstd, rows, C, dx, dgamma, dbeta, relu, beta);
   });
 }
 
-// ---- elementwise ----
+// ---- elementwise: equal lengths ----
 
+index_t length_of(const Napi::CallbackInfo& info, const char* name) {
+  if (!info[0].IsTypedArray()) fail(info.Env(), std::string(name) + " must be a Float32Array");
+  return static_cast<index_t>(info[0].As<Napi::TypedArray>().ElementLength());
+}
+
+// relu(x, y)
 Napi::Value Relu(const Napi::CallbackInfo& info) {
-  const index_t n = info[0].As<Napi::Float32Array>().ElementLength();
+  const index_t n = length_of(info, "x");
   const float* x = f32(info, 0, "x", n);
   float* y = f32(info, 1, "y", n);
   rx::relu_forward(x, n, y);
   return info.Env().Undefined();
 }
 
+// reluBackward(dy, y, dx)
 Napi::Value ReluBackward(const Napi::CallbackInfo& info) {
-  const index_t n = info[0].As<Napi::Float32Array>().ElementLength();
+  const index_t n = length_of(info, "dy");
   const float* dy = f32(info, 0, "dy", n);
   const float* y = f32(info, 1, "y", n);
   float* dx = f32(info, 2, "dx", n);
@@ -242,8 +357,9 @@ Napi::Value ReluBackward(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// add(a, b, y)
 Napi::Value Add(const Napi::CallbackInfo& info) {
-  const index_t n = info[0].As<Napi::Float32Array>().ElementLength();
+  const index_t n = length_of(info, "a");
   const float* a = f32(info, 0, "a", n);
   const float* b = f32(info, 1, "b", n);
   float* y = f32(info, 2, "y", n);
@@ -251,8 +367,9 @@ Napi::Value Add(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// ---- pooling ----
+// ---- pooling: (…, Pool2dGeometry | AdaptivePool2dGeometry | PoolPlanes, …) ----
 
+// maxPool2d(x, g, y, argmax), adaptiveMaxPool2d(x, g, y, argmax)
 template <bool Adaptive>
 Napi::Value MaxPoolT(const Napi::CallbackInfo& info) {
   const rx::PoolGeom g = pool_geom(info, 1);
@@ -265,6 +382,7 @@ Napi::Value MaxPoolT(const Napi::CallbackInfo& info) {
   });
 }
 
+// maxPoolBackward(dy, argmax, g, dx)
 Napi::Value MaxPoolBackward(const Napi::CallbackInfo& info) {
   const rx::PoolGeom g = pool_geom(info, 2);
   const float* dy = f32(info, 0, "dy", pool_out(g));
@@ -276,6 +394,7 @@ Napi::Value MaxPoolBackward(const Napi::CallbackInfo& info) {
   return guarded(info, [&] { rx::maxpool_backward(dy, arg, g, dx); });
 }
 
+// adaptiveAvgPool2d(x, g, y)
 Napi::Value AdaptiveAvgPool(const Napi::CallbackInfo& info) {
   const rx::PoolGeom g = pool_geom(info, 1);
   const float* x = f32(info, 0, "x", pool_in(g));
@@ -283,6 +402,7 @@ Napi::Value AdaptiveAvgPool(const Napi::CallbackInfo& info) {
   return guarded(info, [&] { rx::adaptive_avgpool2d_forward(x, g, y); });
 }
 
+// adaptiveAvgPool2dBackward(dy, g, dx)
 Napi::Value AdaptiveAvgPoolBackward(const Napi::CallbackInfo& info) {
   const rx::PoolGeom g = pool_geom(info, 1);
   const float* dy = f32(info, 0, "dy", pool_out(g));
@@ -290,67 +410,75 @@ Napi::Value AdaptiveAvgPoolBackward(const Napi::CallbackInfo& info) {
   return guarded(info, [&] { rx::adaptive_avgpool2d_backward(dy, g, dx); });
 }
 
-// ---- linear ----
+// ---- linear: (…, LinearGeometry, …) ----
 
+// linear(x, weight, bias | null, g, y)
 Napi::Value Linear(const Napi::CallbackInfo& info) {
-  const index_t rows = num(info, 3, "rows"), in = num(info, 4, "inFeatures"), out = num(info, 5, "outFeatures");
+  const auto [rows, in, out] = linear_geom(info, 3);
   const float* x = f32(info, 0, "x", rows * in);
-  const float* w = f32(info, 1, "weight", out * in);
+  const float* w = f32(info, 1, "weight", static_cast<index_t>(out) * in);
   const float* b = f32(info, 2, "bias", out, true);
-  float* y = f32(info, 6, "y", rows * out);
-  return guarded(info, [&] { rx::linear_forward(x, w, b, rows, static_cast<int>(in), static_cast<int>(out), y); });
+  float* y = f32(info, 4, "y", rows * out);
+  return guarded(info, [&] { rx::linear_forward(x, w, b, rows, in, out, y); });
 }
 
+// linearBackward(dy, x, weight, g, dx | null, dWeight | null, dBias | null)
 Napi::Value LinearBackward(const Napi::CallbackInfo& info) {
-  const index_t rows = num(info, 3, "rows"), in = num(info, 4, "inFeatures"), out = num(info, 5, "outFeatures");
+  const auto [rows, in, out] = linear_geom(info, 3);
   const float* dy = f32(info, 0, "dy", rows * out);
   const float* x = f32(info, 1, "x", rows * in);
-  const float* w = f32(info, 2, "weight", out * in);
-  float* dx = f32(info, 6, "dx", rows * in, true);
-  float* dw = f32(info, 7, "dWeight", out * in, true);
-  float* db = f32(info, 8, "dBias", out, true);
-  return guarded(info, [&] {
-    rx::linear_backward(dy, x, w, rows, static_cast<int>(in), static_cast<int>(out), dx, dw, db);
-  });
+  const float* w = f32(info, 2, "weight", static_cast<index_t>(out) * in);
+  float* dx = f32(info, 4, "dx", rows * in, true);
+  float* dw = f32(info, 5, "dWeight", static_cast<index_t>(out) * in, true);
+  float* db = f32(info, 6, "dBias", out, true);
+  return guarded(info, [&] { rx::linear_backward(dy, x, w, rows, in, out, dx, dw, db); });
 }
 
-// ---- softmax ----
+// ---- softmax: (…, AxisGeometry, …) ----
 
-Napi::Value Softmax(const Napi::CallbackInfo& info) {
-  const index_t outer = num(info, 1, "outer"), dim = num(info, 2, "dim"), inner = num(info, 3, "inner");
-  const bool log = info[4].ToBoolean().Value();
-  const float* x = f32(info, 0, "x", outer * dim * inner);
-  float* y = f32(info, 5, "y", outer * dim * inner);
-  return guarded(info, [&] { rx::softmax_forward(x, outer, static_cast<int>(dim), inner, log, y); });
+// softmax(x, g, y), logSoftmax(x, g, y)
+template <bool Log>
+Napi::Value SoftmaxT(const Napi::CallbackInfo& info) {
+  const Axis g = axis_geom(info, 1);
+  const float* x = f32(info, 0, "x", g.size());
+  float* y = f32(info, 2, "y", g.size());
+  return guarded(info, [&] { rx::softmax_forward(x, g.outer, g.dim, g.inner, Log, y); });
 }
 
+// softmaxBackward(dy, y, g, dx)
 Napi::Value SoftmaxBackward(const Napi::CallbackInfo& info) {
-  const index_t outer = num(info, 2, "outer"), dim = num(info, 3, "dim"), inner = num(info, 4, "inner");
-  const float* dy = f32(info, 0, "dy", outer * dim * inner);
-  const float* y = f32(info, 1, "y", outer * dim * inner);
-  float* dx = f32(info, 5, "dx", outer * dim * inner);
-  return guarded(info, [&] { rx::softmax_backward(dy, y, outer, static_cast<int>(dim), inner, dx); });
+  const Axis g = axis_geom(info, 2);
+  const float* dy = f32(info, 0, "dy", g.size());
+  const float* y = f32(info, 1, "y", g.size());
+  float* dx = f32(info, 3, "dx", g.size());
+  return guarded(info, [&] { rx::softmax_backward(dy, y, g.outer, g.dim, g.inner, dx); });
 }
 
-// sgdStep(param, grad, buf | null, lr, momentum, dampening, weightDecay, nesterov, first)
+// ---- optimizer ----
+
+// sgdStep(param, grad, momentumBuffer | null, SgdStepOptions)
 Napi::Value SgdStep(const Napi::CallbackInfo& info) {
-  const index_t n = info[0].IsTypedArray() ? info[0].As<Napi::Float32Array>().ElementLength() : 0;
+  const index_t n = length_of(info, "param");
   float* param = f32(info, 0, "param", n);
   const float* grad = f32(info, 1, "grad", n);
   float* buf = f32(info, 2, "momentumBuffer", n, true);
-  rx::SgdOptions o{info[3].As<Napi::Number>().DoubleValue(), info[4].As<Napi::Number>().DoubleValue(),
-                   info[5].As<Napi::Number>().DoubleValue(), info[6].As<Napi::Number>().DoubleValue(),
-                   info[7].ToBoolean().Value(), info[8].ToBoolean().Value()};
+  const Descriptor d(info, 3, "sgd options");
+  const rx::SgdOptions o{d.number("lr"),          d.number("momentum"),  d.number("dampening"),
+                         d.number("weightDecay"), d.flag("nesterov"), d.flag("first")};
   return guarded(info, [&] { rx::sgd_step(param, grad, buf, n, o); });
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  const std::pair<const char*, Napi::Function::Callback> functions[] = {
+  using Entry = std::pair<const char*, Napi::Function::Callback>;
+  const Entry runtime[] = {
       {"info", Info},
       {"setThreads", SetThreads},
       {"trimMemory", TrimMemory},
       {"forcePortable", ForcePortable},
       {"sgemmGflops", SgemmGflops},
+  };
+  // Backend methods by their names in backend.ts.
+  const Entry kernels[] = {
       {"conv2d", Conv2d},
       {"conv2dBackwardInput", Conv2dBackwardInput},
       {"conv2dBackwardWeight", Conv2dBackwardWeight},
@@ -368,11 +496,15 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"adaptiveAvgPool2dBackward", AdaptiveAvgPoolBackward},
       {"linear", Linear},
       {"linearBackward", LinearBackward},
-      {"softmax", Softmax},
-            {"softmaxBackward", SoftmaxBackward},
+      {"softmax", SoftmaxT<false>},
+      {"logSoftmax", SoftmaxT<true>},
+      {"softmaxBackward", SoftmaxBackward},
       {"sgdStep", SgdStep},
   };
-  for (const auto& [name, fn] : functions) exports.Set(name, Napi::Function::New(env, fn, name));
+  for (const auto& [name, fn] : runtime) exports.Set(name, Napi::Function::New(env, fn, name));
+  Napi::Object table = Napi::Object::New(env);
+  for (const auto& [name, fn] : kernels) table.Set(name, Napi::Function::New(env, fn, name));
+  exports.Set("kernels", table);
   return exports;
 }
 

@@ -7,6 +7,11 @@ import type { MemoryFormat } from '../tensor/format.js';
  * and plain geometry; they know nothing about tensors, autograd or models. Outputs are written
  * into caller-allocated buffers (fully overwritten unless a kernel says it accumulates).
  *
+ * This is the one declaration of the kernels: each op family's geometry is a typed descriptor,
+ * and every backend implements these methods as they are (the C++ addon's `kernels` take the same
+ * arguments and read descriptors by field name; the WGSL kernels' parameter words are named after
+ * the descriptors' fields).
+ *
  * Layouts (row-major, contiguous):
  *   activations  `activationFormat`: NCHW [batch, channels, height, width] or NHWC [batch, height,
  *                width, channels]; geometry is always given in logical (N, C, H, W) terms
@@ -64,6 +69,28 @@ export interface ChannelGeometry {
   readonly batch: number;
   readonly channels: number;
   readonly spatial: number;
+}
+
+/** A linear layer's sizes: x [rows, inFeatures], weight [outFeatures, inFeatures], y [rows, outFeatures]. */
+export interface LinearGeometry {
+  readonly rows: number;
+  readonly inFeatures: number;
+  readonly outFeatures: number;
+}
+
+/** A reduction axis: the middle axis of a contiguous [outer, dim, inner] buffer. */
+export interface AxisGeometry {
+  readonly outer: number;
+  readonly dim: number;
+  readonly inner: number;
+}
+
+/** Cross-entropy over log-probabilities [rows, classes]. */
+export interface CrossEntropyGeometry {
+  readonly rows: number;
+  readonly classes: number;
+  readonly labelSmoothing: number;
+  readonly reduction: LossReduction;
 }
 
 /**
@@ -177,15 +204,13 @@ export interface Backend<F = Float32Array, I = Int32Array> {
 
   // ---- linear ----
   /** y[rows,out] = x[rows,in] · weight[out,in]ᵀ + bias[out]. */
-  linear(x: F, weight: F, bias: F | null, rows: number, inFeatures: number, outFeatures: number, y: F): void;
-  /** dx (when not null), dWeight, dBias (when not null) from dy[rows,out]. */
+  linear(x: F, weight: F, bias: F | null, g: LinearGeometry, y: F): void;
+  /** dx, dWeight, dBias (each when not null) from dy[rows,out]. */
   linearBackward(
     dy: F,
     x: F,
     weight: F,
-    rows: number,
-    inFeatures: number,
-    outFeatures: number,
+    g: LinearGeometry,
     dx: F | null,
     dWeight: F | null,
     dBias: F | null,
@@ -193,38 +218,21 @@ export interface Backend<F = Float32Array, I = Int32Array> {
 
   // ---- softmax and loss ----
   /** Softmax along the middle axis of [outer, dim, inner]. */
-  softmax(x: F, outer: number, dim: number, inner: number, y: F): void;
+  softmax(x: F, g: AxisGeometry, y: F): void;
   /** dx = y * (dy - sum(dy * y)) along the middle axis. */
-  softmaxBackward(dy: F, y: F, outer: number, dim: number, inner: number, dx: F): void;
+  softmaxBackward(dy: F, y: F, g: AxisGeometry, dx: F): void;
   /** Log-softmax along the middle axis of [outer, dim, inner]. */
-  logSoftmax(x: F, outer: number, dim: number, inner: number, y: F): void;
+  logSoftmax(x: F, g: AxisGeometry, y: F): void;
   /** dx = dy − exp(y)·Σ dy along the middle axis (y is logSoftmax's output). */
-  logSoftmaxBackward(dy: F, y: F, outer: number, dim: number, inner: number, dx: F): void;
+  logSoftmaxBackward(dy: F, y: F, g: AxisGeometry, dx: F): void;
   /**
    * Cross-entropy from log-probabilities [rows, classes] and labels [rows] (all in range):
    * loss_i = −(1 − ε)·logp_i[label_i] − (ε / classes)·Σ_c logp_i[c]; `loss` gets the per-row
    * losses [rows] ('none'), their sum or their mean [1]. Host backends accumulate in float64.
    */
-  crossEntropy(
-    logProbs: F,
-    labels: I,
-    rows: number,
-    classes: number,
-    labelSmoothing: number,
-    reduction: LossReduction,
-    loss: F,
-  ): void;
+  crossEntropy(logProbs: F, labels: I, g: CrossEntropyGeometry, loss: F): void;
   /** dx = (exp(logp) − target distribution) · (dLoss_i for 'none', dLoss/rows for 'mean', dLoss for 'sum'). */
-  crossEntropyBackward(
-    logProbs: F,
-    labels: I,
-    rows: number,
-    classes: number,
-    labelSmoothing: number,
-    reduction: LossReduction,
-    dLoss: F,
-    dx: F,
-  ): void;
+  crossEntropyBackward(logProbs: F, labels: I, g: CrossEntropyGeometry, dLoss: F, dx: F): void;
 
   // ---- whole-buffer arithmetic ----
   /** y[0] = Σ x / divisor (host backends accumulate in float64). */
@@ -286,6 +294,9 @@ export interface AdamStepOptions {
   /** 1 on the first update. */
   readonly step: number;
 }
+
+/** The kernels of a backend (everything but its descriptive fields). */
+export type KernelName = Exclude<keyof Backend, 'name' | 'device' | 'activationFormat'>;
 
 export type LossReduction = 'mean' | 'sum' | 'none';
 

@@ -1,5 +1,6 @@
 import { record } from '../autograd/node.js';
 import { backendFor } from '../backend/index.js';
+import type { AxisGeometry } from '../backend/backend.js';
 import { Tensor } from '../tensor/tensor.js';
 import { normalizeDim, numel } from '../tensor/shape.js';
 import { anyMeta, checkInPlace, expectFloat } from './check.js';
@@ -35,10 +36,10 @@ export function composeTail(x: Tensor, tail: { residual: Tensor | null; relu: bo
 }
 
 /** [outer, dim, inner] view of a shape around one axis. */
-function splitAt(shape: readonly number[], dim: number): [number, number, number] {
+function splitAt(shape: readonly number[], dim: number): AxisGeometry {
   const outer = numel(shape.slice(0, dim));
   const inner = numel(shape.slice(dim + 1));
-  return [outer, shape[dim]!, inner];
+  return { outer, dim: shape[dim]!, inner };
 }
 
 export function softmax(input: Tensor, dim = -1): Tensor {
@@ -46,17 +47,17 @@ export function softmax(input: Tensor, dim = -1): Tensor {
   expectFloat('softmax', 'input', x);
   const d = normalizeDim(dim, x.ndim);
   if (anyMeta(x)) return Tensor.meta(x.shape);
-  const [outer, size, inner] = splitAt(x.shape, d);
+  const g = splitAt(x.shape, d);
   const backend = backendFor('softmax', x);
   const y = Tensor.output(x.shape, 'nchw', x.device);
-  backend.softmax(x.handle, outer, size, inner, y.handle);
+  backend.softmax(x.handle, g, y.handle);
   return record(
     'softmax',
     y,
     [x],
     () => (dy) => {
       const dx = Tensor.output(x.shape, 'nchw', x.device);
-      backend.softmaxBackward(dy.handle, y.handle, outer, size, inner, dx.handle);
+      backend.softmaxBackward(dy.handle, y.handle, g, dx.handle);
       return [dx];
     },
     [y],
@@ -68,17 +69,17 @@ export function logSoftmax(input: Tensor, dim = -1): Tensor {
   expectFloat('log_softmax', 'input', x);
   const d = normalizeDim(dim, x.ndim);
   if (anyMeta(x)) return Tensor.meta(x.shape);
-  const [outer, size, inner] = splitAt(x.shape, d);
+  const g = splitAt(x.shape, d);
   const backend = backendFor('log_softmax', x);
   const y = Tensor.output(x.shape, 'nchw', x.device);
-  backend.logSoftmax(x.handle, outer, size, inner, y.handle);
+  backend.logSoftmax(x.handle, g, y.handle);
   return record(
     'log_softmax',
     y,
     [x],
     () => (dy) => {
       const dx = Tensor.output(x.shape, 'nchw', x.device);
-      backend.logSoftmaxBackward(dy.handle, y.handle, outer, size, inner, dx.handle);
+      backend.logSoftmaxBackward(dy.handle, y.handle, g, dx.handle);
       return [dx];
     },
     [y],

@@ -28,7 +28,8 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
   if (anyMeta(x, weight, bias)) return Tensor.meta(outShape);
   const backend = backendFor('linear', x, weight, bias);
   const y = Tensor.output(outShape, 'nchw', x.device);
-  backend.linear(x.handle, weight.handle, bias ? bias.handle : null, rows, inFeatures, outFeatures, y.handle);
+  const g = { rows, inFeatures, outFeatures };
+  backend.linear(x.handle, weight.handle, bias ? bias.handle : null, g, y.handle);
   return record(
     op,
     y,
@@ -41,9 +42,7 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
         dy.handle,
         x.handle,
         weight.handle,
-        rows,
-        inFeatures,
-        outFeatures,
+        g,
         dx?.handle ?? null,
         dw?.handle ?? null,
         db?.handle ?? null,

@@ -49,16 +49,17 @@ export function crossEntropy(
   const labelStorage = Tensor.output([N], 'nchw', device);
   const labelBuffer = backend.indices(labelStorage.handle, labels);
   const logProbs = Tensor.output([N, C], 'nchw', device);
-  backend.logSoftmax(logits.handle, N, C, 1, logProbs.handle);
+  backend.logSoftmax(logits.handle, { outer: N, dim: C, inner: 1 }, logProbs.handle);
+  const g = { rows: N, classes: C, labelSmoothing: eps, reduction };
   const out = Tensor.output(outShape, 'nchw', device);
-  backend.crossEntropy(logProbs.handle, labelBuffer, N, C, eps, reduction, out.handle);
+  backend.crossEntropy(logProbs.handle, labelBuffer, g, out.handle);
   return record(
     op,
     out,
     [logits],
     () => (dy) => {
       const dx = Tensor.output(logits.shape, 'nchw', device);
-      backend.crossEntropyBackward(logProbs.handle, labelBuffer, N, C, eps, reduction, dy.handle, dx.handle);
+      backend.crossEntropyBackward(logProbs.handle, labelBuffer, g, dy.handle, dx.handle);
       return [dx];
     },
     [logProbs, labelStorage],

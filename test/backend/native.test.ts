@@ -225,4 +225,33 @@ describe.runIf(native !== null)('native kernels match the reference', () => {
       'inconsistent convolution geometry',
     );
   });
+
+  it('reads descriptors by field name and names a missing or wrong field', () => {
+    const y = new Float32Array(6);
+    const x = new Float32Array(8);
+    const w = new Float32Array(12);
+    const linear = { rows: 2, inFeatures: 4, outFeatures: 3 };
+    native!.linear(Float32Array.from([1, 2, 3, 4, 0, 0, 0, 1]), w.fill(1), null, linear, y);
+    expect([...y]).toEqual([10, 10, 10, 1, 1, 1]);
+    const noOut = { rows: 2, inFeatures: 4 } as unknown as typeof linear;
+    expect(() => native!.linear(x, w, null, noOut, y)).toThrow(
+      'linear geometry.outFeatures must be a number',
+    );
+    expect(() => native!.linear(x, w, null, { ...linear, rows: 1.5 }, y)).toThrow(
+      'linear geometry.rows must be an integer',
+    );
+    expect(() => native!.softmax(x, { outer: 2, dim: 4, inner: 1 }, new Float32Array(7))).toThrow(
+      'y has 7 elements, expected 8',
+    );
+    const sgd = { lr: 0.1, momentum: 0, dampening: 0, weightDecay: 0, nesterov: false, first: true };
+    const noLr = { ...sgd, lr: undefined } as unknown as typeof sgd;
+    expect(() => native!.sgdStep(x, x, null, noLr)).toThrow('sgd options.lr must be a number');
+    const channels = { batch: 1, channels: 4, spatial: 2 };
+    const c = (): Float32Array => new Float32Array(4);
+    expect(() =>
+      native!.batchNormEval(x, null, null, c(), c(), channels, 1e-5, new Float32Array(8), {
+        residual: new Float32Array(3),
+      }),
+    ).toThrow('epilogue.residual has 3 elements, expected 8');
+  });
 });

@@ -1,13 +1,12 @@
 /** Reference linear layer: y[R,O] = x[R,I] · W[O,I]ᵀ + b[O], PyTorch's weight layout. */
+import type { LinearGeometry } from '../backend.js';
 import { gemmABt, transpose } from './gemm.js';
 
 export function linear(
   x: Float32Array,
   weight: Float32Array,
   bias: Float32Array | null,
-  rows: number,
-  inFeatures: number,
-  outFeatures: number,
+  { rows, inFeatures, outFeatures }: LinearGeometry,
   y: Float32Array,
 ): void {
   gemmABt(rows, outFeatures, inFeatures, x, 0, inFeatures, weight, 0, inFeatures, y, 0, outFeatures, false);
@@ -24,9 +23,7 @@ export function linearBackward(
   dy: Float32Array,
   x: Float32Array,
   weight: Float32Array,
-  rows: number,
-  inFeatures: number,
-  outFeatures: number,
+  { rows, inFeatures, outFeatures }: LinearGeometry,
   dx: Float32Array | null,
   dWeight: Float32Array | null,
   dBias: Float32Array | null,

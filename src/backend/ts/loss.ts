@@ -2,15 +2,12 @@
  * Reference cross-entropy over log-probabilities [rows, classes] (row-major) with int32 labels
  * [rows]; per-row losses and their reduction in float64, as the loss has always been computed.
  */
-import type { LossReduction } from '../backend.js';
+import type { CrossEntropyGeometry } from '../backend.js';
 
 export function crossEntropy(
   logProbs: Float32Array,
   labels: Int32Array,
-  rows: number,
-  classes: number,
-  eps: number,
-  reduction: LossReduction,
+  { rows, classes, labelSmoothing: eps, reduction }: CrossEntropyGeometry,
   loss: Float32Array,
 ): void {
   let total = 0;
@@ -29,10 +26,7 @@ export function crossEntropy(
 export function crossEntropyBackward(
   logProbs: Float32Array,
   labels: Int32Array,
-  rows: number,
-  classes: number,
-  eps: number,
-  reduction: LossReduction,
+  { rows, classes, labelSmoothing: eps, reduction }: CrossEntropyGeometry,
   dLoss: Float32Array,
   dx: Float32Array,
 ): void {

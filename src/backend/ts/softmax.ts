@@ -1,6 +1,7 @@
 /** Reference softmax and log-softmax along the middle axis of [outer, dim, inner], max-shifted for stability. */
+import type { AxisGeometry } from '../backend.js';
 
-export function softmax(x: Float32Array, outer: number, dim: number, inner: number, y: Float32Array): void {
+export function softmax(x: Float32Array, { outer, dim, inner }: AxisGeometry, y: Float32Array): void {
   for (let o = 0; o < outer; o++) {
     for (let i = 0; i < inner; i++) {
       const base = o * dim * inner + i;
@@ -13,13 +14,7 @@ export function softmax(x: Float32Array, outer: number, dim: number, inner: numb
   }
 }
 
-export function logSoftmax(
-  x: Float32Array,
-  outer: number,
-  dim: number,
-  inner: number,
-  y: Float32Array,
-): void {
+export function logSoftmax(x: Float32Array, { outer, dim, inner }: AxisGeometry, y: Float32Array): void {
   for (let o = 0; o < outer; o++) {
     for (let i = 0; i < inner; i++) {
       const base = o * dim * inner + i;
@@ -36,9 +31,7 @@ export function logSoftmax(
 export function softmaxBackward(
   dy: Float32Array,
   y: Float32Array,
-  outer: number,
-  dim: number,
-  inner: number,
+  { outer, dim, inner }: AxisGeometry,
   dx: Float32Array,
 ): void {
   for (let o = 0; o < outer; o++) {
@@ -57,9 +50,7 @@ export function softmaxBackward(
 export function logSoftmaxBackward(
   dy: Float32Array,
   y: Float32Array,
-  outer: number,
-  dim: number,
-  inner: number,
+  { outer, dim, inner }: AxisGeometry,
   dx: Float32Array,
 ): void {
   for (let a = 0; a < outer; a++) {

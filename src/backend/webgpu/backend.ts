@@ -83,18 +83,15 @@ export function createWebGpuBackend(runtime: GpuRuntime, memory: WebGpuMemory): 
     maxPoolBackward: (dy, argmax, g, dx) => pool.maxPoolBackward(dy, argmax, g, dx),
     adaptiveAvgPool2d: (x, g, y) => pool.adaptiveAvgPool2d(x, g, y),
     adaptiveAvgPool2dBackward: (dy, g, dx) => pool.adaptiveAvgPool2dBackward(dy, g, dx),
-    linear: (x, w, b, rows, inF, outF, y) => lin.forward(x, w, b, rows, inF, outF, y, scratch),
-    linearBackward: (dy, x, w, rows, inF, outF, dx, dw, db) =>
-      lin.backward(dy, x, w, rows, inF, outF, dx, dw, db, scratch),
-    softmax: (x, outer, dim, inner, y) => soft.softmax(x, outer, dim, inner, y, false),
-    logSoftmax: (x, outer, dim, inner, y) => soft.softmax(x, outer, dim, inner, y, true),
-    softmaxBackward: (dy, y, outer, dim, inner, dx) => soft.softmaxBackward(dy, y, outer, dim, inner, dx),
-    logSoftmaxBackward: (dy, y, outer, dim, inner, dx) =>
-      soft.logSoftmaxBackward(dy, y, outer, dim, inner, dx),
-    crossEntropy: (logp, labels, rows, classes, eps, reduction, loss) =>
-      soft.crossEntropy(logp, labels, rows, classes, eps, reduction, loss, scratch),
-    crossEntropyBackward: (logp, labels, rows, classes, eps, reduction, dLoss, dx) =>
-      soft.crossEntropyBackward(logp, labels, rows, classes, eps, reduction, dLoss, dx),
+    linear: (x, w, b, g, y) => lin.forward(x, w, b, g, y, scratch),
+    linearBackward: (dy, x, w, g, dx, dw, db) => lin.backward(dy, x, w, g, dx, dw, db, scratch),
+    softmax: (x, g, y) => soft.softmax(x, g, y, false),
+    logSoftmax: (x, g, y) => soft.softmax(x, g, y, true),
+    softmaxBackward: (dy, y, g, dx) => soft.softmaxBackward(dy, y, g, dx),
+    logSoftmaxBackward: (dy, y, g, dx) => soft.logSoftmaxBackward(dy, y, g, dx),
+    crossEntropy: (logp, labels, g, loss) => soft.crossEntropy(logp, labels, g, loss, scratch),
+    crossEntropyBackward: (logp, labels, g, dLoss, dx) =>
+      soft.crossEntropyBackward(logp, labels, g, dLoss, dx),
     sum: (x, divisor, y) => reduce.sum(x, divisor, y),
     broadcastScalar: (s, divisor, y) => ew.broadcastScalar(s, divisor, y),
     scale: (x, factor, y) => ew.scale(x, factor, y),

@@ -12,12 +12,16 @@
  * Tile shapes follow the channels per group (kpg or cpg) so small groups do not idle threads.
  */
 import type { Conv2dGeometry } from '../../backend.js';
-import { convGeometryWords } from '../../geometry.js';
 import type { GpuBuffer } from '../buffer.js';
 import { gridFor, type GpuRuntime, type Kernel } from '../runtime.js';
 import { perElement, perRuntime } from './common.js';
 import { gemmGrid, tiledGemm } from './gemm.js';
+import { CONV_WORDS, convWords, wordSlots } from './geometry.js';
 import { columnKernel, reduceKernels } from './reduce.js';
+
+// Parameter words: the geometry, then each kernel's own words.
+const FORWARD_WORDS = [...CONV_WORDS, 'hasBias', 'hasResidual', 'relu'];
+const BACKWARD_WEIGHT_WORDS = [...CONV_WORDS, 'splits', 'pixelsPerSplit'];
 
 const GEOMETRY = `var<private> gN: u32;
 var<private> gH: u32;
@@ -39,9 +43,11 @@ var<private> kpg: u32;
 var<private> taps: u32;
 var<private> grp: u32;
 fn readGeometry(group: u32) {
-  gN = p[0]; gC = p[1]; gH = p[2]; gW = p[3]; gK = p[4]; gHo = p[5]; gWo = p[6];
-  gkh = p[7]; gkw = p[8]; gsh = p[9]; gsw = p[10]; gph = p[11]; gpw = p[12]; gdh = p[13]; gdw = p[14];
-  cpg = gC / p[15]; kpg = gK / p[15]; taps = gkh * gkw; grp = group;
+  gN = p[conv_batch]; gC = p[conv_inChannels]; gH = p[conv_inHeight]; gW = p[conv_inWidth];
+  gK = p[conv_outChannels]; gHo = p[conv_outHeight]; gWo = p[conv_outWidth];
+  gkh = p[conv_kernelH]; gkw = p[conv_kernelW]; gsh = p[conv_strideH]; gsw = p[conv_strideW];
+  gph = p[conv_padH]; gpw = p[conv_padW]; gdh = p[conv_dilationH]; gdw = p[conv_dilationW];
+  cpg = gC / p[conv_groups]; kpg = gK / p[conv_groups]; taps = gkh * gkw; grp = group;
 }`;
 
 const INPUT_AT = `// x at output pixel m (flat over N·Ho·Wo), tap t, channel j of the group; 0 in the padding.
@@ -71,7 +77,7 @@ function forwardKernel(wx: number, wy: number): Kernel {
     buffers: ['x', 'w', 'bias', 'res', 'out y'],
     wx,
     wy,
-    helpers: `${GEOMETRY}\n${INPUT_AT}\n${WEIGHT_AT}`,
+    helpers: `${wordSlots('conv', FORWARD_WORDS)}\n${GEOMETRY}\n${INPUT_AT}\n${WEIGHT_AT}`,
     prologue: `  readGeometry(wg.z);
   M = gN * gHo * gWo; N = kpg; kBegin = 0u; kEnd = taps * cpg;`,
     loadA: `  return inputAt(m, k / cpg, k % cpg);`,
@@ -79,9 +85,9 @@ function forwardKernel(wx: number, wy: number): Kernel {
     store: `  let co = grp * kpg + n;
   let at = m * gK + co;
   var r = v;
-  if (p[16] != 0u) { r += bias[co]; }
-  if (p[17] != 0u) { r += res[at]; }
-  if (p[18] != 0u) { r = select(r, 0.0, r <= 0.0); }
+  if (p[conv_hasBias] != 0u) { r += bias[co]; }
+  if (p[conv_hasResidual] != 0u) { r += res[at]; }
+  if (p[conv_relu] != 0u) { r = select(r, 0.0, r <= 0.0); }
   y[at] = r;`,
   });
 }
@@ -92,7 +98,7 @@ function backwardInputKernel(wx: number, wy: number): Kernel {
     buffers: ['dy', 'w', 'out dx'],
     wx,
     wy,
-    helpers: `${GEOMETRY}\n${WEIGHT_AT}`,
+    helpers: `${wordSlots('conv', CONV_WORDS)}\n${GEOMETRY}\n${WEIGHT_AT}`,
     prologue: `  readGeometry(wg.z);
   M = gN * gH * gW; N = cpg; kBegin = 0u; kEnd = taps * kpg;`,
     // m: input pixel; k = (tap, output channel of the group)
@@ -120,13 +126,13 @@ function backwardWeightKernel(wx: number, wy: number): Kernel {
     buffers: ['dy', 'x', 'out dw'],
     wx,
     wy,
-    helpers: `${GEOMETRY}\n${INPUT_AT}\nvar<private> split: u32;`,
-    // z = split · groups + group; p[16] = splits, p[17] = pixels per split
-    prologue: `  readGeometry(wg.z % p[15]);
-  split = wg.z / p[15];
+    helpers: `${wordSlots('conv', BACKWARD_WEIGHT_WORDS)}\n${GEOMETRY}\n${INPUT_AT}\nvar<private> split: u32;`,
+    // z = split · groups + group
+    prologue: `  readGeometry(wg.z % p[conv_groups]);
+  split = wg.z / p[conv_groups];
   M = kpg; N = cpg * taps;
-  kBegin = split * p[17];
-  kEnd = min(gN * gHo * gWo, kBegin + p[17]);`,
+  kBegin = split * p[conv_pixelsPerSplit];
+  kEnd = min(gN * gHo * gWo, kBegin + p[conv_pixelsPerSplit]);`,
     loadA: `  return dy[k * gK + grp * kpg + m];`,
     loadB: `  return inputAt(k, n / cpg, n % cpg);`,
     store: `  let t = n / cpg;
@@ -179,7 +185,7 @@ export const convKernels = perRuntime((rt: GpuRuntime) => {
         kernel,
         [x.buffer, w.buffer, (bias ?? scratch.dummy).buffer, (residual ?? scratch.dummy).buffer, y.buffer],
         gemmGrid(M, kpg, wx, wy, g.groups),
-        [...convGeometryWords(g), bias ? 1 : 0, residual ? 1 : 0, relu ? 1 : 0],
+        [...convWords(g), bias ? 1 : 0, residual ? 1 : 0, relu ? 1 : 0],
       );
     },
     backwardInput(dy: GpuBuffer, w: GpuBuffer, g: Conv2dGeometry, dx: GpuBuffer): void {
@@ -187,12 +193,7 @@ export const convKernels = perRuntime((rt: GpuRuntime) => {
       const { wx, wy } = tileFor(cpg);
       const kernel = cached(`i${wx}`, () => backwardInputKernel(wx, wy));
       const M = g.batch * g.inHeight * g.inWidth;
-      rt.dispatch(
-        kernel,
-        [dy.buffer, w.buffer, dx.buffer],
-        gemmGrid(M, cpg, wx, wy, g.groups),
-        convGeometryWords(g),
-      );
+      rt.dispatch(kernel, [dy.buffer, w.buffer, dx.buffer], gemmGrid(M, cpg, wx, wy, g.groups), convWords(g));
     },
     backwardWeight(
       dy: GpuBuffer,
@@ -214,7 +215,7 @@ export const convKernels = perRuntime((rt: GpuRuntime) => {
         kernel,
         [dy.buffer, x.buffer, target.buffer],
         gemmGrid(kpg, cols, wx, wy, g.groups * splits),
-        [...convGeometryWords(g), splits, perSplit],
+        [...convWords(g), splits, perSplit],
       );
       if (splits > 1) {
         rt.dispatch(addSplits, [target.buffer, dw.buffer], gridFor(dw.length), [dw.length, splits]);

@@ -5,6 +5,7 @@
  *   backward weight  dW[O, I] = dyᵀ · x;  dBias[O] = Σ_rows dy
  * p: [R, I, O, hasBias]
  */
+import type { LinearGeometry } from '../../backend.js';
 import type { GpuBuffer } from '../buffer.js';
 import type { GpuRuntime } from '../runtime.js';
 import type { Scratch } from './conv.js';
@@ -62,9 +63,7 @@ export const linearKernels = perRuntime((rt: GpuRuntime) => ({
     x: GpuBuffer,
     w: GpuBuffer,
     b: GpuBuffer | null,
-    rows: number,
-    inF: number,
-    outF: number,
+    { rows, inFeatures: inF, outFeatures: outF }: LinearGeometry,
     y: GpuBuffer,
     s: Scratch,
   ): void {
@@ -79,9 +78,7 @@ export const linearKernels = perRuntime((rt: GpuRuntime) => ({
     dy: GpuBuffer,
     x: GpuBuffer,
     w: GpuBuffer,
-    rows: number,
-    inF: number,
-    outF: number,
+    { rows, inFeatures: inF, outFeatures: outF }: LinearGeometry,
     dx: GpuBuffer | null,
     dw: GpuBuffer | null,
     db: GpuBuffer | null,

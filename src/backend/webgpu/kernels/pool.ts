@@ -3,15 +3,18 @@
  * iy·W + ix within its input plane (as the host kernels). One thread per output element forward;
  * backward gathers, one thread per input element, the outputs whose window can hold it (adding in
  * output order, as the host's scatter does), so no atomics are needed.
- * p: [n, N, C, H, W, Ho, Wo, kh, kw, sh, sw, ph, pw, dh, dw, adaptive]
+ * Parameter words: the element count, the pool geometry, whether it is adaptive.
  */
 import type { AdaptivePool2dGeometry, Pool2dGeometry, PoolPlanes } from '../../backend.js';
-import { isWindowed, poolGeometryWords } from '../../geometry.js';
 import type { GpuBuffer } from '../buffer.js';
 import { gridFor, type GpuRuntime } from '../runtime.js';
 import { perElement, perRuntime } from './common.js';
+import { isWindowed, POOL_WORDS, poolWords, wordSlots } from './geometry.js';
 
-const INDEX = `  let C = p[2]; let H = p[3]; let W = p[4]; let Ho = p[5]; let Wo = p[6];
+const SLOTS = wordSlots('pool', ['count', ...POOL_WORDS, 'adaptive']);
+
+const INDEX = `  let C = p[pool_channels]; let H = p[pool_inHeight]; let W = p[pool_inWidth];
+  let Ho = p[pool_outHeight]; let Wo = p[pool_outWidth];
   let c = i % C;`;
 
 const ADAPTIVE = `fn startOf(o: u32, outSize: u32, inSize: u32) -> u32 { return (o * inSize) / outSize; }
@@ -35,11 +38,11 @@ const maxPool = perElement(
   `${OUTPUT_POSITION}
   var best = 0.0;
   var bestIdx = -1;
-  for (var ky = 0u; ky < p[7]; ky++) {
-    let iy = i32(oy * p[9] + ky * p[13]) - i32(p[11]);
+  for (var ky = 0u; ky < p[pool_kernelH]; ky++) {
+    let iy = i32(oy * p[pool_strideH] + ky * p[pool_dilationH]) - i32(p[pool_padH]);
     if (iy < 0 || iy >= i32(H)) { continue; }
-    for (var kx = 0u; kx < p[8]; kx++) {
-      let ix = i32(ox * p[10] + kx * p[14]) - i32(p[12]);
+    for (var kx = 0u; kx < p[pool_kernelW]; kx++) {
+      let ix = i32(ox * p[pool_strideW] + kx * p[pool_dilationW]) - i32(p[pool_padW]);
       if (ix < 0 || ix >= i32(W)) { continue; }
       let v = x[((n * H + u32(iy)) * W + u32(ix)) * C + c];
       if (bestIdx < 0 || v > best) { best = v; bestIdx = iy * i32(W) + ix; }
@@ -47,6 +50,7 @@ const maxPool = perElement(
   }
   y[i] = best;
   argmax[i] = bestIdx;`,
+  SLOTS,
 );
 
 const adaptiveMaxPool = perElement(
@@ -63,13 +67,13 @@ const adaptiveMaxPool = perElement(
   }
   y[i] = best;
   argmax[i] = bestIdx;`,
-  ADAPTIVE,
+  `${SLOTS}\n${ADAPTIVE}`,
 );
 
 // The output rows [first, last] whose window may contain input row h (windowed or adaptive).
 const CANDIDATES = `${ADAPTIVE}
 fn candidates(h: u32, inSize: u32, outSize: u32, k: u32, s: u32, pad: u32, d: u32) -> vec2<i32> {
-  if (p[15] != 0u) {
+  if (p[pool_adaptive] != 0u) {
     let first = (h * outSize) / inSize;
     let last = min(outSize - 1u, ((h + 1u) * outSize + inSize - 1u) / inSize - 1u);
     return vec2<i32>(i32(first), i32(last));
@@ -85,8 +89,8 @@ const maxPoolBackward = perElement(
   'max_pool_backward',
   ['dy', 'argmax:i32', 'out dx'],
   `${INPUT_POSITION}
-  let rows = candidates(h, H, Ho, p[7], p[9], p[11], p[13]);
-  let cols = candidates(w, W, Wo, p[8], p[10], p[12], p[14]);
+  let rows = candidates(h, H, Ho, p[pool_kernelH], p[pool_strideH], p[pool_padH], p[pool_dilationH]);
+  let cols = candidates(w, W, Wo, p[pool_kernelW], p[pool_strideW], p[pool_padW], p[pool_dilationW]);
   let me = i32(h * W + w);
   var s = 0.0;
   for (var oy = rows.x; oy <= rows.y; oy++) {
@@ -96,7 +100,7 @@ const maxPoolBackward = perElement(
     }
   }
   dx[i] = s;`,
-  CANDIDATES,
+  `${SLOTS}\n${CANDIDATES}`,
 );
 
 const adaptiveAvgPool = perElement(
@@ -110,7 +114,7 @@ const adaptiveAvgPool = perElement(
     for (var ix = x0; ix < x1; ix++) { s += x[((n * H + iy) * W + ix) * C + c]; }
   }
   y[i] = s / f32((y1 - y0) * (x1 - x0));`,
-  ADAPTIVE,
+  `${SLOTS}\n${ADAPTIVE}`,
 );
 
 const adaptiveAvgPoolBackward = perElement(
@@ -130,11 +134,11 @@ const adaptiveAvgPoolBackward = perElement(
     }
   }
   dx[i] = s;`,
-  CANDIDATES,
+  `${SLOTS}\n${CANDIDATES}`,
 );
 
 function words(n: number, g: PoolPlanes | Pool2dGeometry): number[] {
-  return [n, ...poolGeometryWords(g), isWindowed(g) ? 0 : 1];
+  return [n, ...poolWords(g), isWindowed(g) ? 0 : 1];
 }
 
 export const poolKernels = perRuntime((rt: GpuRuntime) => ({

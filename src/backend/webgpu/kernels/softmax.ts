@@ -3,7 +3,7 @@
  * (dim is a class count here: small), and cross-entropy over log-probabilities [rows, classes]
  * with int32 labels. p: [lines, dim, inner, ...]
  */
-import type { LossReduction } from '../../backend.js';
+import type { AxisGeometry, CrossEntropyGeometry } from '../../backend.js';
 import type { GpuBuffer } from '../buffer.js';
 import { gridFor, type GpuRuntime } from '../runtime.js';
 import type { Scratch } from './conv.js';
@@ -82,39 +82,22 @@ const crossEntropyBackward = perElement(
 );
 
 export const softmaxKernels = perRuntime((rt: GpuRuntime) => ({
-  softmax(x: GpuBuffer, outer: number, dim: number, inner: number, y: GpuBuffer, log: boolean): void {
+  softmax(x: GpuBuffer, { outer, dim, inner }: AxisGeometry, y: GpuBuffer, log: boolean): void {
     const lines = outer * inner;
     rt.dispatch(softmax, [x.buffer, y.buffer], gridFor(lines), [lines, dim, inner, log ? 1 : 0]);
   },
-  softmaxBackward(
-    dy: GpuBuffer,
-    y: GpuBuffer,
-    outer: number,
-    dim: number,
-    inner: number,
-    dx: GpuBuffer,
-  ): void {
+  softmaxBackward(dy: GpuBuffer, y: GpuBuffer, { outer, dim, inner }: AxisGeometry, dx: GpuBuffer): void {
     const lines = outer * inner;
     rt.dispatch(softmaxBackward, [dy.buffer, y.buffer, dx.buffer], gridFor(lines), [lines, dim, inner]);
   },
-  logSoftmaxBackward(
-    dy: GpuBuffer,
-    y: GpuBuffer,
-    outer: number,
-    dim: number,
-    inner: number,
-    dx: GpuBuffer,
-  ): void {
+  logSoftmaxBackward(dy: GpuBuffer, y: GpuBuffer, { outer, dim, inner }: AxisGeometry, dx: GpuBuffer): void {
     const lines = outer * inner;
     rt.dispatch(logSoftmaxBackward, [dy.buffer, y.buffer, dx.buffer], gridFor(lines), [lines, dim, inner]);
   },
   crossEntropy(
     logp: GpuBuffer,
     labels: GpuBuffer,
-    rows: number,
-    classes: number,
-    eps: number,
-    reduction: LossReduction,
+    { rows, classes, labelSmoothing: eps, reduction }: CrossEntropyGeometry,
     loss: GpuBuffer,
     s: Scratch,
   ): void {
@@ -134,10 +117,7 @@ export const softmaxKernels = perRuntime((rt: GpuRuntime) => ({
   crossEntropyBackward(
     logp: GpuBuffer,
     labels: GpuBuffer,
-    rows: number,
-    classes: number,
-    eps: number,
-    reduction: LossReduction,
+    { rows, classes, labelSmoothing: eps, reduction }: CrossEntropyGeometry,
     dLoss: GpuBuffer,
     dx: GpuBuffer,
   ): void {
