@@ -1,5 +1,5 @@
 /** Parsers for CLI option values; each error names the flag and the value. */
-import { InvalidArgumentError, Option } from 'commander';
+import { InvalidArgumentError } from 'commander';
 
 export function positiveInt(flag: string, max = Number.MAX_SAFE_INTEGER): (value: string) => number {
   return (value) => {
@@ -51,14 +51,4 @@ export function fraction(flag: string): (value: string) => number {
       throw new InvalidArgumentError(`${flag} must be between 0 and 1 (exclusive), got "${value}"`);
     return n;
   };
-}
-
-/** --backend, shared by the commands that run a model; `webgpu` where the command supports it. */
-export function backendOption(options: { webgpu?: boolean } = {}): Option {
-  return options.webgpu
-    ? new Option(
-        '--backend <name>',
-        'kernels (default: native when built; webgpu: the GPU through Dawn, RESNEXT_WEBGPU_SOFTWARE=1 for SwiftShader)',
-      ).choices(['native', 'ts', 'webgpu'])
-    : new Option('--backend <name>', 'kernels (default: native when built)').choices(['native', 'ts']);
 }

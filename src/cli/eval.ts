@@ -1,7 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command } from 'commander';
-import { useBackend } from '../backend/index.js';
 import { loadIdxDataset, scanImageFolder, type Dataset } from '../data/datasets.js';
 import { DataLoader } from '../data/loader.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -10,7 +9,8 @@ import { evaluate } from '../train/evaluate.js';
 import { formatPercent } from '../train/metrics.js';
 import { loadTrainedModel } from '../train/model-setup.js';
 import { confusionSpec, writeChart } from '../train/report.js';
-import { backendOption, nonNegative, positiveInt } from './args.js';
+import { nonNegative, positiveInt } from './args.js';
+import { backendOption, deviceFor, type BackendFlag } from './backend.js';
 
 interface EvalFlags {
   weights: string;
@@ -21,7 +21,7 @@ interface EvalFlags {
   out?: string;
   json: boolean;
   strict: boolean;
-  backend?: 'native' | 'ts';
+  backend?: BackendFlag;
 }
 
 export function evalCommand(): Command {
@@ -40,8 +40,9 @@ export function evalCommand(): Command {
     .option('--strict', 'fail on an unreadable image, or on weights holding NaN or infinite values', false)
     .addOption(backendOption())
     .action(async (flags: EvalFlags) => {
-      if (flags.backend) useBackend(flags.backend);
+      const device = await deviceFor(flags.backend);
       const { model, meta } = await loadTrainedModel(flags.weights, { strict: flags.strict });
+      model.to(device);
       let dataset: Dataset;
       if (isBuiltin(flags.data)) {
         dataset = loadIdxDataset(flags.data, builtinDataDir(flags.data, flags.dataDir), 'test');

@@ -1,8 +1,8 @@
 import { Command } from 'commander';
-import { useBackend } from '../backend/index.js';
 import { loadTrainedModel } from '../train/model-setup.js';
 import { collectImages, predictFiles } from '../train/predict.js';
-import { backendOption, positiveInt } from './args.js';
+import { positiveInt } from './args.js';
+import { backendOption, deviceFor, type BackendFlag } from './backend.js';
 
 export function predictCommand(): Command {
   return new Command('predict')
@@ -15,13 +15,13 @@ export function predictCommand(): Command {
     .action(
       async (
         inputs: string[],
-        flags: { weights: string; topK: number; json: boolean; backend?: 'native' | 'ts' },
+        flags: { weights: string; topK: number; json: boolean; backend?: BackendFlag },
       ) => {
-        if (flags.backend) useBackend(flags.backend);
+        const device = await deviceFor(flags.backend);
         const { model, meta } = await loadTrainedModel(flags.weights);
         const files = collectImages(inputs);
         if (files.length === 0) throw new Error(`no image files in ${inputs.join(', ')}`);
-        const results = await predictFiles(model, meta, files, { topK: flags.topK });
+        const results = await predictFiles(model, meta, files, { topK: flags.topK, device });
         if (flags.json) {
           console.log(JSON.stringify(results, null, 2));
         } else {

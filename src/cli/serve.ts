@@ -1,13 +1,13 @@
 import type { AddressInfo } from 'node:net';
 import { Command } from 'commander';
-import { useBackend } from '../backend/index.js';
 import { DEFAULT_SERVE_LIMITS, createPredictServer } from '../serve/server.js';
 import { exportOnnx } from '../io/onnx.js';
 import { modelCard } from '../train/card.js';
 import { onnxMetadata } from '../train/export.js';
 import { loadTrainedModel } from '../train/model-setup.js';
 import { Classifier } from '../train/predict.js';
-import { backendOption, positiveInt } from './args.js';
+import { positiveInt } from './args.js';
+import { backendOption, deviceFor, type BackendFlag } from './backend.js';
 
 interface ServeFlags {
   weights: string;
@@ -17,7 +17,7 @@ interface ServeFlags {
   queue: number;
   batch: number;
   timeoutMs: number;
-  backend?: 'native' | 'ts';
+  backend?: BackendFlag;
 }
 
 const port = (value: string): number => {
@@ -56,10 +56,10 @@ export function serveCommand(): Command {
     )
     .addOption(backendOption())
     .action(async (flags: ServeFlags) => {
-      if (flags.backend) useBackend(flags.backend);
+      const device = await deviceFor(flags.backend);
       const { model, meta } = await loadTrainedModel(flags.weights, { strict: true });
       const service = createPredictServer(
-        new Classifier(model, meta),
+        new Classifier(model, meta, device),
         {
           meta,
           parameters: model.parameterCount(),

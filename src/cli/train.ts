@@ -1,7 +1,4 @@
 import { Command, Option } from 'commander';
-import { useBackend } from '../backend/index.js';
-import { initNodeWebGpu } from '../backend/webgpu/node.js';
-import type { Device } from '../tensor/device.js';
 import { listModels } from '../models/registry.js';
 import {
   DEFAULT_TRAIN_CONFIG,
@@ -13,7 +10,8 @@ import {
 } from '../train/trainer.js';
 import { isBuiltin } from '../train/data-setup.js';
 import { MAX_INPUT_SIDE } from '../data/limits.js';
-import { backendOption, fraction, nonNegative, positiveInt, positiveNumber } from './args.js';
+import { fraction, nonNegative, positiveInt, positiveNumber } from './args.js';
+import { backendOption, deviceFor, type BackendFlag } from './backend.js';
 import { joinWorld, launchedRank } from '../distributed/world.js';
 
 /** Commander's parsed options: TrainConfig's fields, plus the few that only the command has. */
@@ -23,7 +21,7 @@ type TrainFlags = Omit<TrainConfig, 'data' | 'out' | 'resume'> & {
   /** The run directory to continue. */
   resume?: string;
   summary: boolean;
-  backend?: 'native' | 'ts' | 'webgpu';
+  backend?: BackendFlag;
   progress: boolean;
 };
 
@@ -171,15 +169,11 @@ export function trainCommand(): Command {
       ]),
     )
     .option('--summary', 'print the model summary first', false)
-    .addOption(backendOption({ webgpu: true }))
+    .addOption(backendOption())
     .option('--no-progress', 'no progress bar (periodic lines only)')
     .action(async (flags: TrainFlags, command: Command) => {
       const { data, out, resume, summary, backend, progress, ...settings } = flags;
-      let device: Device = 'cpu';
-      if (backend === 'webgpu') {
-        await initNodeWebGpu();
-        device = 'webgpu';
-      } else if (backend) useBackend(backend);
+      const device = await deviceFor(backend);
       const { notice } = joinWorld();
       if (notice) {
         if (launchedRank() !== 0) return;

@@ -1,8 +1,8 @@
 /**
  * The inference queue of the HTTP endpoint: requests wait in a bounded FIFO, and whatever is waiting
  * when the model is free runs as one batch (up to maxBatch images), so concurrent requests share
- * forward passes. Inference runs on the event loop's thread; between batches the loop turns, so
- * requests keep being read and answered.
+ * forward passes. Inference runs on the event loop's thread (a GPU's while its results are read
+ * back); between batches the loop turns, so requests keep being read and answered.
  */
 import type { RawImage } from '../data/image.js';
 import type { Classifier, TopK } from '../train/predict.js';
@@ -59,12 +59,12 @@ export class InferenceQueue {
         }, this.options.timeoutMs),
       };
       this.waiting.push(job);
-      if (!this.running) setImmediate(() => this.drain());
+      if (!this.running) setImmediate(() => void this.drain());
     });
   }
 
   /** Runs batches while jobs wait, yielding to the event loop between them. */
-  private drain(): void {
+  private async drain(): Promise<void> {
     if (this.running || this.waiting.length === 0) return;
     this.running = true;
     const batch: Job[] = [];
@@ -79,7 +79,7 @@ export class InferenceQueue {
       count += job.images.length;
     }
     try {
-      const tops = this.classifier.classify(
+      const tops = await this.classifier.classify(
         batch.flatMap((j) => j.images),
         Math.max(...batch.map((j) => j.topK)),
       );
@@ -92,7 +92,7 @@ export class InferenceQueue {
       for (const job of batch) job.reject(e as Error);
     } finally {
       this.running = false;
-      if (this.waiting.length) setImmediate(() => this.drain());
+      if (this.waiting.length) setImmediate(() => void this.drain());
     }
   }
 }

@@ -3,9 +3,10 @@ import { inferenceMode } from '../autograd/grad-mode.js';
 import { decodeImage, isImageFile, type RawImage } from '../data/image.js';
 import { entryKind, walkFiles } from '../data/walk.js';
 import { buildTransform, outputSideHint, toTensorInto, type Transform } from '../data/transforms.js';
-import type { ResNet } from '../models/resnet.js';
+import { ResNet } from '../models/resnet.js';
 import { foldBatchNorm } from '../models/fold.js';
 import { softmax } from '../ops/activation.js';
+import type { Device } from '../tensor/device.js';
 import { Generator } from '../tensor/rng.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { ModelMeta } from './checkpoint.js';
@@ -38,8 +39,8 @@ export function collectImages(inputs: readonly string[]): string[] {
 }
 
 /**
- * A trained model ready to classify decoded images: batch norm folded, the model's own eval
- * transforms and normalisation, softmax, top-k.
+ * A trained model ready to classify decoded images: batch norm folded (on the host), the model's
+ * own eval transforms and normalisation, softmax, top-k, on the cpu or a GPU device.
  */
 export class Classifier {
   /** How far decoding may shrink big images before the transforms (see DecodeOptions.shorterSide). */
@@ -47,17 +48,21 @@ export class Classifier {
   private readonly net: ResNet;
   private readonly transform: Transform;
 
+  /** The model itself is left where it is: the classifier runs its own folded copy on `device`. */
   constructor(
     model: ResNet,
     readonly meta: ModelMeta,
+    readonly device: Device = 'cpu',
   ) {
-    this.net = foldBatchNorm(model.eval());
+    const folded = foldBatchNorm(model.eval());
+    this.net = device === 'cpu' || folded !== model ? folded : copyOf(model);
+    this.net.to(device);
     this.transform = buildTransform(meta.evalTransforms);
     this.decodeHint = outputSideHint(meta.evalTransforms);
   }
 
   /** The `topK` most likely classes of each image; `names` label the images in errors. */
-  classify(images: readonly RawImage[], topK: number, names: readonly string[] = []): TopK[] {
+  async classify(images: readonly RawImage[], topK: number, names: readonly string[] = []): Promise<TopK[]> {
     const { meta } = this;
     const [C, H, W] = meta.inputShape;
     if (images.length === 0) return [];
@@ -71,19 +76,26 @@ export class Classifier {
       }
       toTensorInto(out, meta.mean, meta.std, x.dataSync(), i * C * H * W);
     });
-    const probs = inferenceMode(() => softmax(this.net.call(x), 1).toArray());
+    const probabilities = inferenceMode(() => softmax(this.net.call(x.to(this.device)), 1));
+    const probs = await probabilities.data();
     const n = meta.classes.length;
-    return images.map((_, i) => rankClasses(probs.slice(i * n, (i + 1) * n), meta.classes, topK));
+    return images.map((_, i) => rankClasses(probs.subarray(i * n, (i + 1) * n), meta.classes, topK));
   }
+}
+
+function copyOf(model: ResNet): ResNet {
+  const copy = new ResNet(model.config);
+  copy.loadStateDict(model.stateDict());
+  return copy.eval();
 }
 
 export async function predictFiles(
   model: ResNet,
   meta: ModelMeta,
   files: readonly string[],
-  options: { topK?: number; batchSize?: number } = {},
+  options: { topK?: number; batchSize?: number; device?: Device } = {},
 ): Promise<Prediction[]> {
-  const classifier = new Classifier(model, meta);
+  const classifier = new Classifier(model, meta, options.device);
   const batchSize = options.batchSize ?? 16;
   const results: Prediction[] = [];
   for (let start = 0; start < files.length; start += batchSize) {
@@ -97,7 +109,7 @@ export async function predictFiles(
       ),
     );
     const ok = decoded.filter((d) => d.img);
-    const tops = classifier.classify(
+    const tops = await classifier.classify(
       ok.map((d) => d.img!),
       options.topK ?? 5,
       ok.map((d) => d.file),
