@@ -5,7 +5,7 @@
  *   npm run bench -- --layers     adds a per-layer table for every distinct conv shape
  *   npm run bench -- --rss-steps 200   trains that many steps and reports RSS drift
  *   npm run bench -- --fusion     fused vs unfused tails (BN/bias + residual + ReLU), interleaved
- *   npm run bench -- --profile    time per kernel (convolutions by kind) in an inference batch of 8
+ *   npm run bench -- --profile    time per kernel (convolutions by kind) in inference batches of 1 and 8
  *                                 and in a training step
  *   npm run bench -- --compare    the same network exported to ONNX (batch norm folded) in ONNX Runtime
  *                                 (onnxruntime-node, same thread count), rounds alternating with ours
@@ -127,7 +127,14 @@ const forwardGflop = (2 * macs) / 1e9;
 
 const sgemm = sgemmGflops(2048, 7) ?? NaN;
 const cpu = `${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${availableParallelism()} cores`;
-log(`${cpu}; backend ${backend.name} ${JSON.stringify(nativeInfo())}`);
+const native = nativeInfo();
+log(
+  `${native?.cpu ?? cpu}, ${availableParallelism()} cores; backend ${backend.name}` +
+    (native
+      ? `: ${native.kernels} kernels (CPU supports ${native.cpuIsa}; build carries up to ${native.kernelVariants}), ` +
+        `oneDNN GEMM on ${native.gemmIsa}, ${native.threads} threads`
+      : ''),
+);
 log(`sgemm 2048x2048x2048: ${sgemm.toFixed(1)} GFLOP/s (best of 7)`);
 log(`${arch} at ${size}x${size}: ${(macs / 1e9).toFixed(2)} GMACs per image forward`);
 
@@ -194,14 +201,16 @@ function printProfile(heading: string, per: number, wall: number): void {
 
 if (args.profile) {
   const net = foldBatchNorm(model.eval());
-  const x = Tensor.randn([8, 3, size, size]);
-  inferenceMode(() => net.forward(x));
-  kernelSeconds.clear();
-  const batches = 3;
-  const wall = time(() => {
-    for (let b = 0; b < batches; b++) inferenceMode(() => net.forward(x));
-  });
-  printProfile('kernel time per inference batch of 8', batches, wall / batches);
+  for (const batch of [1, 8]) {
+    const x = Tensor.randn([batch, 3, size, size]);
+    inferenceMode(() => net.forward(x));
+    kernelSeconds.clear();
+    const batches = batch === 1 ? 8 : 3;
+    const wall = time(() => {
+      for (let b = 0; b < batches; b++) inferenceMode(() => net.forward(x));
+    });
+    printProfile(`kernel time per inference batch of ${batch}`, batches, wall / batches);
+  }
 }
 
 const trainBatch = Number(args['train-batch']);
@@ -420,8 +429,8 @@ if (args.json) {
       {
         cpu,
         backend: backend.name,
-        native: nativeInfo(),
-        threads: nativeInfo()?.threads ?? 1,
+        native,
+        threads: native?.threads ?? 1,
         arch,
         image_size: size,
         gmacs_per_image: macs / 1e9,

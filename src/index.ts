@@ -19,9 +19,11 @@ export {
   nativeUnavailableReason,
   setNativeThreads,
   releaseFreeMemory,
-  forcePortableKernels,
+  setKernelIsa,
   sgemmGflops,
   type Backend,
+  type KernelIsa,
+  type NativeInfo,
 } from './backend/index.js';
 export type * from './backend/backend.js';
 export * as nn from './nn/index.js';

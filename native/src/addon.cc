@@ -203,11 +203,27 @@ Napi::Value guarded(const Napi::CallbackInfo& info, F&& body) {
 
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Object o = Napi::Object::New(info.Env());
-  o.Set("avx2", rx::cpu_has_avx2_fma());
-  o.Set("kernels", rx::use_avx2() ? "avx2" : "portable");
+  o.Set("cpu", rx::cpu_model());
+  o.Set("cpuIsa", rx::isa_name(rx::cpu_isa()));
+  o.Set("kernels", rx::isa_name(rx::kernel_isa()));
+  o.Set("kernelVariants", rx::isa_name(rx::best_kernel_isa()));
+  o.Set("avx2", rx::cpu_isa() >= rx::Isa::avx2);
   o.Set("threads", omp_get_max_threads());
   o.Set("blas", "oneDNN dnnl_sgemm");
+  o.Set("gemmIsa", rx::gemm_isa());
   return o;
+}
+
+// setKernelIsa(name): the hand-written kernels' variant; returns the previous one.
+Napi::Value SetKernelIsa(const Napi::CallbackInfo& info) {
+  if (!info[0].IsString()) fail(info.Env(), "the kernel ISA must be a string");
+  const std::string name = info[0].As<Napi::String>().Utf8Value();
+  rx::Isa isa;
+  if (!rx::parse_isa(name, isa)) fail(info.Env(), "unknown kernel ISA \"" + name + "\" (portable, avx2, avx512)");
+  const char* previous = rx::isa_name(rx::kernel_isa());
+  const std::string why = rx::set_kernel_isa(isa);
+  if (!why.empty()) fail(info.Env(), name + ": " + why);
+  return Napi::String::New(info.Env(), previous);
 }
 
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
@@ -226,10 +242,6 @@ Napi::Value TrimMemory(const Napi::CallbackInfo& info) {
 #else
   return Napi::Boolean::New(info.Env(), false);
 #endif
-}
-
-Napi::Value ForcePortable(const Napi::CallbackInfo& info) {
-  return Napi::Boolean::New(info.Env(), rx::set_force_portable(info[0].ToBoolean().Value()));
 }
 
 // Best-of-`repeats` GFLOP/s of an n×n×n sgemm through the same GEMM the kernels use.
@@ -474,7 +486,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"info", Info},
       {"setThreads", SetThreads},
       {"trimMemory", TrimMemory},
-      {"forcePortable", ForcePortable},
+      {"setKernelIsa", SetKernelIsa},
       {"sgemmGflops", SgemmGflops},
   };
   // Backend methods by their names in backend.ts.

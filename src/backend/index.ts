@@ -13,8 +13,10 @@ export {
   nativeUnavailableReason,
   setNativeThreads,
   releaseFreeMemory,
-  forcePortableKernels,
+  setKernelIsa,
   sgemmGflops,
+  type KernelIsa,
+  type NativeInfo,
 } from './native/index.js';
 
 let current: Backend | null = null;

@@ -4,11 +4,14 @@
  * channel counts that are not multiples of 8, batch 1 and > 1; the AVX2 kernels also against the
  * portable ones.
  */
+import { spawnSync } from 'node:child_process';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
   backward,
   F,
-  forcePortableKernels,
+  setKernelIsa,
   Generator,
   nativeBackend,
   nativeInfo,
@@ -20,6 +23,8 @@ import {
 import { maxAbs, maxAbsDiff } from '../helpers/assert.js';
 
 const native = nativeBackend();
+/** The built library (npm test builds first), for probes in a fresh process. */
+const distIndex = resolve(dirname(fileURLToPath(import.meta.url)), '../../dist/src/index.js');
 if (!native && process.env.RESNEXT_REQUIRE_NATIVE === '1')
   throw new Error('native addon required but not loadable');
 
@@ -56,10 +61,52 @@ const gen = new Generator(2024);
 const randn = (...shape: number[]): Tensor => Tensor.randn(shape, { generator: gen });
 
 describe.runIf(native !== null)('native kernels match the reference', () => {
-  it('reports its kernels and threads', () => {
+  it('reports its CPU, the kernels chosen for it, and threads', () => {
     const info = nativeInfo()!;
-    expect(['avx2', 'portable']).toContain(info.kernels);
+    const levels = ['portable', 'avx2', 'avx512'];
+    expect(info.cpu.length).toBeGreaterThan(0);
+    expect(levels).toContain(info.cpuIsa);
+    expect(levels.indexOf(info.kernels)).toBe(
+      Math.min(levels.indexOf(info.cpuIsa), levels.indexOf(info.kernelVariants)),
+    );
+    expect(info.gemmIsa).toMatch(/^(sse41|avx|avx2|avx2_vnni|avx512_\w+)$/);
     expect(info.threads).toBeGreaterThanOrEqual(1);
+  });
+
+  it('switches kernel variants, refusing one the CPU or the build lacks', () => {
+    const info = nativeInfo()!;
+    const was = setKernelIsa('portable');
+    try {
+      expect(was).toBe(info.kernels);
+      expect(nativeInfo()!.kernels).toBe('portable');
+    } finally {
+      setKernelIsa(was);
+    }
+    expect(nativeInfo()!.kernels).toBe(info.kernels);
+    expect(() => setKernelIsa('avx512')).toThrow(
+      info.cpuIsa === 'avx512'
+        ? 'avx512: this build has no avx512 kernels'
+        : 'avx512: this CPU does not support avx512',
+    );
+  });
+
+  it('takes the variant from RESNEXT_ISA at load, and names a bad value', () => {
+    const probe = (isa: string): ReturnType<typeof spawnSync> =>
+      spawnSync(
+        process.execPath,
+        [
+          '--input-type=module',
+          '-e',
+          `const m = await import(${JSON.stringify(distIndex)}); console.log(m.nativeInfo().kernels);`,
+        ],
+        { encoding: 'utf-8', env: { ...process.env, RESNEXT_ISA: isa } },
+      );
+    const portable = probe('portable');
+    expect(portable.stderr).toBe('');
+    expect(String(portable.stdout).trim()).toBe('portable');
+    const bad = probe('sse');
+    expect(bad.status).not.toBe(0);
+    expect(String(bad.stderr)).toContain('RESNEXT_ISA must be one of portable, avx2, avx512, got "sse"');
   });
 
   const convCases = [
@@ -96,11 +143,11 @@ describe.runIf(native !== null)('native kernels match the reference', () => {
         F.conv2d(x, w, b ?? null, { stride, padding: pad, groups });
       const reference = run(tsBackend, inputs, f);
       expectSame(run(native!, inputs, f), reference, name);
-      const was = forcePortableKernels(true);
+      const was = setKernelIsa('portable');
       try {
         expectSame(run(native!, inputs, f), reference, `${name} (portable kernels)`);
       } finally {
-        forcePortableKernels(was);
+        setKernelIsa(was);
       }
     });
   }

@@ -16,12 +16,32 @@ export type NativeKernelName = Exclude<KernelName, keyof typeof hostSmallKernels
  * The addon: runtime controls, and `kernels`, which take exactly the Backend methods' arguments
  * (descriptors read by field name, arrays validated against them on the C++ side).
  */
+/** Instruction-set levels of the hand-written kernels, in order: avx512 needs AVX-512 F/BW/DQ/VL. */
+export type KernelIsa = 'portable' | 'avx2' | 'avx512';
+
+export interface NativeInfo {
+  /** The processor's brand string (cpuid). */
+  cpu: string;
+  /** The best level this CPU supports. */
+  cpuIsa: KernelIsa;
+  /** The hand-written kernels in use: the best compiled variant the CPU runs, unless RESNEXT_ISA set it lower. */
+  kernels: KernelIsa;
+  /** The best variant this build carries. */
+  kernelVariants: KernelIsa;
+  avx2: boolean;
+  threads: number;
+  blas: string;
+  /** The ISA oneDNN dispatches its GEMM and convolutions to on this CPU. */
+  gemmIsa: string;
+}
+
 export interface NativeAddon {
-  info(): { avx2: boolean; kernels: 'avx2' | 'portable'; threads: number; blas: string };
+  info(): NativeInfo;
   setThreads(n: number): void;
   /** glibc malloc_trim(0): true when memory was returned to the OS. */
   trimMemory(): boolean;
-  forcePortable(force: boolean): boolean;
+  /** Selects the kernels' variant; returns the previous one; throws when the CPU or build lacks it. */
+  setKernelIsa(isa: KernelIsa): KernelIsa;
   sgemmGflops(n: number, repeats: number): number;
   readonly kernels: Pick<Backend, NativeKernelName>;
 }
@@ -42,12 +62,31 @@ export function loadAddon(): { addon: NativeAddon | null; reason: string } {
       };
     } else {
       const addon = createRequire(import.meta.url)(path) as NativeAddon;
+      applyIsaVariable(addon);
       const threads = Number(process.env.RESNEXT_THREADS);
       if (Number.isInteger(threads) && threads > 0) addon.setThreads(threads);
       cached = { addon, reason: '' };
     }
   } catch (err) {
+    if (err instanceof IsaVariableError) throw err;
     cached = { addon: null, reason: (err as Error).message.split('\n')[0]! };
   }
   return cached;
+}
+
+class IsaVariableError extends Error {}
+
+const ISAS: readonly KernelIsa[] = ['portable', 'avx2', 'avx512'];
+
+/** RESNEXT_ISA=portable|avx2|avx512 forces a kernel variant (for tests and comparison); a bad value is fatal. */
+function applyIsaVariable(addon: NativeAddon): void {
+  const isa = process.env.RESNEXT_ISA;
+  if (isa === undefined || isa === '') return;
+  if (!(ISAS as readonly string[]).includes(isa))
+    throw new IsaVariableError(`RESNEXT_ISA must be one of ${ISAS.join(', ')}, got "${isa}"`);
+  try {
+    addon.setKernelIsa(isa as KernelIsa);
+  } catch (err) {
+    throw new IsaVariableError(`RESNEXT_ISA=${(err as Error).message.replace(/^resnext native: /, '')}`);
+  }
 }

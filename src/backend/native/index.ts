@@ -5,7 +5,9 @@
  */
 import type { Backend } from '../backend.js';
 import { hostSmallKernels } from '../ts/index.js';
-import { loadAddon, type NativeAddon } from './addon.js';
+import { loadAddon, type KernelIsa, type NativeAddon, type NativeInfo } from './addon.js';
+
+export type { KernelIsa, NativeInfo } from './addon.js';
 
 export function createNativeBackend(addon: NativeAddon): Backend {
   return {
@@ -32,8 +34,8 @@ export function nativeUnavailableReason(): string {
   return loadAddon().reason;
 }
 
-/** Runtime facts for reports: kernels chosen, threads, GEMM library; null without the addon. */
-export function nativeInfo(): ReturnType<NativeAddon['info']> | null {
+/** Runtime facts for reports: CPU, ISA and kernels chosen, threads, GEMM library; null without the addon. */
+export function nativeInfo(): NativeInfo | null {
   return loadAddon().addon?.info() ?? null;
 }
 
@@ -52,9 +54,14 @@ export function releaseFreeMemory(): boolean {
   return loadAddon().addon?.trimMemory() ?? false;
 }
 
-/** Makes the native backend use its portable kernels even where AVX2 is available (for comparison). */
-export function forcePortableKernels(force: boolean): boolean {
-  return loadAddon().addon?.forcePortable(force) ?? false;
+/**
+ * Selects the hand-written kernels' variant (as RESNEXT_ISA does at load); returns the previous
+ * one. Throws, naming the reason, where the CPU or this build lacks that level.
+ */
+export function setKernelIsa(isa: KernelIsa): KernelIsa {
+  const addon = loadAddon().addon;
+  if (!addon) throw new Error(`the native addon is not loaded: ${nativeUnavailableReason()}`);
+  return addon.setKernelIsa(isa);
 }
 
 /** GFLOP/s of an n×n×n sgemm through the GEMM the native kernels use (best of `repeats`). */
