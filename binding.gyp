@@ -4,19 +4,18 @@
       "target_name": "resnext_native",
       "sources": [
         "native/src/addon.cc",
-        "native/src/batchnorm.cc",
         "native/src/conv.cc",
         "native/src/conv_dnnl.cc",
         "native/src/conv_gemm.cc",
         "native/src/conv_grouped.cc",
         "native/src/conv_grouped_avx2.cc",
         "native/src/cpu.cc",
-        "native/src/elementwise.cc",
+        "native/src/dispatch.cc",
         "native/src/gemm.cc",
         "native/src/linear.cc",
-        "native/src/optim.cc",
-        "native/src/pool.cc",
-        "native/src/softmax.cc"
+        "native/src/variants/avx2.cc",
+        "native/src/variants/avx512.cc",
+        "native/src/variants/portable.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

@@ -4,6 +4,7 @@
 // and written once instead of in separate passes. With a fused ReLU the backward recomputes the mask
 // from x with the forward's own scale and shift (channel_affine), in the same float operations
 // (the addon is built with -ffp-contract=off), so it is the forward's mask bit for bit.
+// Compiled once per ISA variant (variants/*.cc, dispatch.cc).
 #include <omp.h>
 
 #include <cmath>
@@ -12,8 +13,9 @@
 #include <vector>
 
 #include "kernels.h"
+#include "variant.h"
 
-namespace rx {
+RX_VARIANT_BEGIN
 
 namespace {
 
@@ -212,4 +214,4 @@ void batchnorm_eval_backward(const float* dy, const float* x, const float* gamma
   }
 }
 
-}  // namespace rx
+RX_VARIANT_END

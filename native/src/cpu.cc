@@ -57,7 +57,7 @@ Isa cpu_isa() {
 
 Isa best_kernel_isa() {
 #if defined(__x86_64__) || defined(__i386__)
-  return Isa::avx2;
+  return Isa::avx512;
 #else
   return Isa::portable;
 #endif

@@ -16,7 +16,8 @@ bool parse_isa(const std::string& name, Isa& isa);
 
 // The best level this CPU supports.
 Isa cpu_isa();
-// The best level the hand-written kernels are compiled for (their variants: portable, avx2).
+// The best level the hand-written kernels are compiled for (variants: portable, avx2, avx512; the
+// grouped convolutions have portable and avx2 ones).
 Isa best_kernel_isa();
 // The level of the kernels in use: the best compiled variant the CPU runs, unless set lower.
 Isa kernel_isa();

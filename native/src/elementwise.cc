@@ -1,9 +1,11 @@
 // ReLU and add over flat arrays (layout-agnostic), forward and backward.
+// Compiled once per ISA variant (variants/*.cc, dispatch.cc).
 #include <omp.h>
 
 #include "kernels.h"
+#include "variant.h"
 
-namespace rx {
+RX_VARIANT_BEGIN
 
 namespace {
 constexpr index_t kParallelMin = 1 << 15;  // below this, thread start-up costs more than it saves
@@ -27,4 +29,4 @@ void add_forward(const float* a, const float* b, index_t n, float* y) {
   for (index_t i = 0; i < n; ++i) y[i] = a[i] + b[i];
 }
 
-}  // namespace rx
+RX_VARIANT_END

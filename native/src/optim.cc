@@ -1,7 +1,9 @@
 // SGD update in place (PyTorch's single-tensor semantics; see src/backend/backend.ts sgdStep).
+// Compiled once per ISA variant (variants/*.cc, dispatch.cc).
 #include "kernels.h"
+#include "variant.h"
 
-namespace rx {
+RX_VARIANT_BEGIN
 
 void sgd_step(float* param, const float* grad, float* buf, index_t n, const SgdOptions& o) {
   const float lr = static_cast<float>(o.lr), m = static_cast<float>(o.momentum),
@@ -18,4 +20,4 @@ void sgd_step(float* param, const float* grad, float* buf, index_t n, const SgdO
   }
 }
 
-}  // namespace rx
+RX_VARIANT_END

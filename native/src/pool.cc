@@ -1,5 +1,6 @@
 // Max and average pooling over NHWC planes, forward and backward. Work is split by (image, output row);
 // every output pixel handles all C channels as one contiguous vector.
+// Compiled once per ISA variant (variants/*.cc, dispatch.cc).
 #include <omp.h>
 
 #include <cmath>
@@ -8,8 +9,9 @@
 #include <vector>
 
 #include "kernels.h"
+#include "variant.h"
 
-namespace rx {
+RX_VARIANT_BEGIN
 
 namespace {
 
@@ -141,4 +143,4 @@ void adaptive_avgpool2d_backward(const float* dy, const PoolGeom& g, float* dx) 
   }
 }
 
-}  // namespace rx
+RX_VARIANT_END

@@ -1,9 +1,11 @@
 // Softmax and log-softmax along the middle axis of [outer, dim, inner], max-shifted, double accumulation.
+// Compiled once per ISA variant (variants/*.cc, dispatch.cc).
 #include <cmath>
 
 #include "kernels.h"
+#include "variant.h"
 
-namespace rx {
+RX_VARIANT_BEGIN
 
 void softmax_forward(const float* x, index_t outer, int dim, index_t inner, bool log, float* y) {
 #pragma omp parallel for collapse(2) schedule(static) if (outer * inner > 64)
@@ -40,4 +42,4 @@ void softmax_backward(const float* dy, const float* y, index_t outer, int dim, i
   }
 }
 
-}  // namespace rx
+RX_VARIANT_END

@@ -109,6 +109,53 @@ describe.runIf(native !== null)('native kernels match the reference', () => {
     expect(String(bad.stderr)).toContain('RESNEXT_ISA must be one of portable, avx2, avx512, got "sse"');
   });
 
+  it('every ISA variant the CPU runs gives the portable variant\'s results bit for bit', () => {
+    const levels = (['portable', 'avx2', 'avx512'] as const).filter(
+      (_, i, all) => i <= all.indexOf(nativeInfo()!.cpuIsa),
+    );
+    // Channel counts off every vector width, maps big enough for the threaded paths.
+    const [N, C, H, W] = [2, 37, 17, 29];
+    const inputs = [randn(N, C, H, W), randn(C), randn(C), randn(N, C, H, W)];
+    const rm = randn(C);
+    const rv = Tensor.rand([C], { low: 0.5, high: 2, generator: gen });
+    const f = (x: Tensor, g: Tensor, b: Tensor, r: Tensor): Tensor => {
+      const stats = { runningMean: Tensor.zeros([C]), runningVar: Tensor.ones([C]) };
+      const t = F.batchNorm(x, { ...stats, weight: g, bias: b, training: true, residual: r, relu: true });
+      const e = F.batchNorm(t, { runningMean: rm, runningVar: rv, weight: g, bias: b, training: false });
+      const p = F.add(F.maxPool2d(F.relu(e), 3, { stride: 2, padding: 1 }), F.adaptiveMaxPool2d(e, [9, 15]));
+      const v = F.flatten(F.adaptiveAvgPool2d(p, [3, 4]));
+      return F.add(F.softmax(v, 1), F.logSoftmax(v, 1));
+    };
+    const sgdAfter = (): number[] => {
+      const seeded = new Generator(7);
+      const param = Tensor.randn([70_001], { generator: seeded });
+      const grad = Tensor.randn([70_001], { generator: seeded });
+      const buf = Tensor.zeros([70_001]);
+      const o = { lr: 0.1, momentum: 0.9, dampening: 0.1, weightDecay: 1e-4, nesterov: true };
+      native!.sgdStep(param.dataSync(), grad.dataSync(), buf.dataSync(), { ...o, first: true });
+      native!.sgdStep(param.dataSync(), grad.dataSync(), buf.dataSync(), { ...o, first: false });
+      return [...param.dataSync(), ...buf.dataSync()];
+    };
+    const results = levels.map((isa) => {
+      const was = setKernelIsa(isa);
+      try {
+        return { isa, ...run(native!, inputs, f), sgd: sgdAfter() };
+      } finally {
+        setKernelIsa(was);
+      }
+    });
+    const [portable, ...others] = results;
+    expect(portable!.out.filter((v) => v !== 0).length).toBeGreaterThan(0);
+    for (const r of others) {
+      expect(r.out.map(String), `${r.isa}: output`).toEqual(portable!.out.map(String));
+      r.grads.forEach((g, i) =>
+        expect(g.map(String), `${r.isa}: gradient ${i}`).toEqual(portable!.grads[i]!.map(String)),
+      );
+      expect(r.sgd.map(String), `${r.isa}: sgd`).toEqual(portable!.sgd.map(String));
+    }
+    expect(results.map((r) => r.isa)).toContain(nativeInfo()!.cpuIsa === 'portable' ? 'portable' : 'avx2');
+  });
+
   const convCases = [
     // [name, N, C, H, W, K, k, stride, pad, groups, bias]
     ['ResNeXt stage 1 block (4 per group, pair kernel)', 2, 128, 9, 11, 128, 3, 1, 1, 32, false],
