@@ -15,17 +15,10 @@ import {
 import type { RawImage } from '../../src/data/image.js';
 import { createPredictServer } from '../../src/serve/server.js';
 import { InferenceQueue, QueueFullError, QueueTimeoutError } from '../../src/serve/queue.js';
-import type { ModelMeta } from '../../src/train/meta.js';
+import { tinyServeMeta } from '../helpers/serve-meta.js';
 import { writeImage, writePngHeaderOnly } from '../helpers/image-folder.js';
 
-const meta: ModelMeta = {
-  arch: 'resnext_tiny',
-  classes: ['a', 'b', 'c', 'd', 'e', 'f'],
-  inputShape: [3, 32, 32],
-  mean: [0.5],
-  std: [0.25],
-  evalTransforms: [{ type: 'resize', size: [32, 32] }],
-};
+const meta = tinyServeMeta;
 const model = createModel('resnext_tiny', { numClasses: 6 }).eval();
 const dir = mkdtempSync(join(tmpdir(), 'serve-'));
 

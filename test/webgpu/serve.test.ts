@@ -10,20 +10,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Classifier, createModel, foldBatchNorm, predictFiles, type PredictServer } from '../../src/index.js';
 import { createPredictServer } from '../../src/serve/server.js';
-import type { ModelMeta } from '../../src/train/meta.js';
+import { tinyServeMeta } from '../helpers/serve-meta.js';
 import { writeImage } from '../helpers/image-folder.js';
 import { webGpu } from '../helpers/webgpu.js';
 
 const context = await webGpu();
 
-const meta: ModelMeta = {
-  arch: 'resnext_tiny',
-  classes: ['a', 'b', 'c', 'd', 'e', 'f'],
-  inputShape: [3, 32, 32],
-  mean: [0.5],
-  std: [0.25],
-  evalTransforms: [{ type: 'resize', size: [32, 32] }],
-};
+const meta = tinyServeMeta;
 
 describe.skipIf(!context)('resnext serve on webgpu', () => {
   const model = createModel('resnext_tiny', { numClasses: 6 }).eval();

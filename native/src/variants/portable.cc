@@ -1,3 +1,3 @@
 // The portable variant: the baseline x86-64 (or other) ISA the addon is built for.
 #define RX_VARIANT portable
-#include "families.inc"
+#include "families.h"

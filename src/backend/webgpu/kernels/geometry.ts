@@ -5,14 +5,8 @@
  */
 import type { Conv2dGeometry, Pool2dGeometry, PoolPlanes } from '../../backend.js';
 
-export const CONV_WORDS = [
-  'batch',
-  'inChannels',
-  'inHeight',
-  'inWidth',
-  'outChannels',
-  'outHeight',
-  'outWidth',
+/** A window's words, in the order both the convolution and the pooling words end with. */
+const WINDOW_WORDS = [
   'kernelH',
   'kernelW',
   'strideH',
@@ -21,6 +15,17 @@ export const CONV_WORDS = [
   'padW',
   'dilationH',
   'dilationW',
+] as const satisfies readonly (keyof Conv2dGeometry & keyof Pool2dGeometry)[];
+
+export const CONV_WORDS = [
+  'batch',
+  'inChannels',
+  'inHeight',
+  'inWidth',
+  'outChannels',
+  'outHeight',
+  'outWidth',
+  ...WINDOW_WORDS,
   'groups',
 ] as const satisfies readonly (keyof Conv2dGeometry)[];
 
@@ -32,14 +37,7 @@ export const POOL_WORDS = [
   'inWidth',
   'outHeight',
   'outWidth',
-  'kernelH',
-  'kernelW',
-  'strideH',
-  'strideW',
-  'padH',
-  'padW',
-  'dilationH',
-  'dilationW',
+  ...WINDOW_WORDS,
 ] as const satisfies readonly (keyof Pool2dGeometry)[];
 
 const WINDOW_DEFAULTS: Omit<Pool2dGeometry, keyof PoolPlanes> = {
