@@ -1,19 +1,8 @@
 /**
- * Throughput and memory benchmark for resnext50_32x4d at 224x224 (see README "Performance").
- *   npm run bench                 human-readable summary
- *   npm run bench -- --json       one JSON object
- *   npm run bench -- --layers     adds a per-layer table for every distinct conv shape
- *   npm run bench -- --rss-steps 200   trains that many steps and reports RSS drift
- *   npm run bench -- --fusion     fused vs unfused tails (BN/bias + residual + ReLU), interleaved
- *   npm run bench -- --profile    time per kernel (convolutions by kind) in inference batches of 1 and 8
- *                                 and in a training step
- *   npm run bench -- --compare    the same network exported to ONNX (batch norm folded) in ONNX Runtime
- *                                 (onnxruntime-node, same thread count), rounds alternating with ours
- *   npm run bench -- --thread-scaling   inference (batch 8) and training at 1, 2, 4, ... threads up to
- *                                 the machine's cores, with the parallel efficiency
- *   npm run bench -- --backend webgpu   the WebGPU backend in Node (Dawn; bench/webgpu.ts)
- * Rates are reported next to the sgemm rate this same run measures, since the machine is shared and
- * noisy: ratios, medians over repeats, never asserted.
+ * Throughput and memory benchmark for resnext50_32x4d at 224x224 (see README "Performance"); the
+ * options are in USAGE (`npm run bench -- --help`). Rates are reported next to the sgemm rate this
+ * same run measures, since the machine is shared and noisy: ratios, medians over repeats, never
+ * asserted.
  */
 import { parseArgs } from 'node:util';
 import {
@@ -41,6 +30,25 @@ import { OrtComparator } from './ort-compare.js';
 import { median } from './stats.js';
 import { runWebGpuBench } from './webgpu.js';
 
+const USAGE = `Usage: npm run bench -- [options]
+Throughput and memory of resnext50_32x4d (native backend unless --backend), rates next to this run's sgemm rate.
+  --json                 one JSON object instead of the summary
+  --backend <name>       native (default), ts, or webgpu (Node, Dawn; RESNEXT_WEBGPU_SOFTWARE=1 for SwiftShader)
+  --threads <n>          OpenMP threads of the native kernels and oneDNN
+  --size <px>            input side (default 224)
+  --train-batch <n>      training batch (default 16); --layers measures at this batch
+  --train-steps <n>      timed training steps (default 3)
+  --infer-repeats <n>    timed inference repeats (default 5)
+  --layers               per-layer table for every distinct conv shape (forward, backward-input, backward-weight)
+  --profile              time per kernel (convolutions by kind) at inference batch 1 and 8 and in a training step
+  --fusion               fused vs unfused tails (BN/bias + residual + ReLU), interleaved
+  --rss-steps <n>        trains that many more steps and reports RSS drift
+  --compare              the same network exported to ONNX in ONNX Runtime (onnxruntime-node, same threads),
+                         rounds alternating with ours
+  --thread-scaling       inference (batch 8) and training at 1, 2, 4, ... threads, with the parallel efficiency
+  -h, --help             this text
+RESNEXT_ISA=portable|avx2|avx512 forces the native kernels' variant.`;
+
 const { values: args } = parseArgs({
   options: {
     json: { type: 'boolean', default: false },
@@ -56,8 +64,14 @@ const { values: args } = parseArgs({
     size: { type: 'string', default: '224' },
     compare: { type: 'boolean', default: false },
     'thread-scaling': { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
   },
 });
+
+if (args.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
 
 const log = (line: string): void => {
   if (!args.json) console.log(line);
