@@ -4,15 +4,11 @@
       "target_name": "resnext_native",
       "sources": [
         "native/src/addon.cc",
-        "native/src/conv.cc",
         "native/src/conv_dnnl.cc",
-        "native/src/conv_gemm.cc",
-        "native/src/conv_grouped.cc",
         "native/src/conv_grouped_avx2.cc",
         "native/src/cpu.cc",
         "native/src/dispatch.cc",
         "native/src/gemm.cc",
-        "native/src/linear.cc",
         "native/src/variants/avx2.cc",
         "native/src/variants/avx512.cc",
         "native/src/variants/portable.cc"

@@ -2,13 +2,15 @@
 //   1x1 forward, large maps oneDNN's convolution primitive (conv_dnnl.cc)
 //   1x1, or groups = 1      GEMM (conv_gemm.cc)
 //   grouped k×k             direct kernels (conv_grouped.cc)
+// Compiled once per ISA variant (variants/*.cc, dispatch.cc).
 #include <omp.h>
 
 #include <vector>
 
 #include "kernels.h"
+#include "variant.h"
 
-namespace rx {
+RX_VARIANT_BEGIN
 
 namespace {
 bool use_gemm(const ConvGeom& g) { return g.pointwise() || g.groups == 1; }
@@ -66,4 +68,4 @@ void conv2d_backward_weight(const float* dy, const float* x, const ConvGeom& g, 
   }
 }
 
-}  // namespace rx
+RX_VARIANT_END

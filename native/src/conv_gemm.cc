@@ -7,6 +7,7 @@
 //   forward          Y[:, gi] = rows_g · W_gᵀ
 //   backward input   dRows_g = dY[:, gi] · W_g, then col2im (gathered per input pixel, no write races)
 //   backward weight  dW_g += dY[:, gi]ᵀ · rows_g
+// Compiled once per ISA variant (variants/*.cc, dispatch.cc).
 #include <omp.h>
 
 #include <algorithm>
@@ -15,8 +16,9 @@
 
 #include "gemm.h"
 #include "kernels.h"
+#include "variant.h"
 
-namespace rx {
+RX_VARIANT_BEGIN
 
 namespace {
 
@@ -259,4 +261,4 @@ void conv_gemm_backward_weight(const float* dy, const float* x, const ConvGeom& 
   unpack_weight(dwr.data(), g, dw);
 }
 
-}  // namespace rx
+RX_VARIANT_END

@@ -8,6 +8,7 @@
 //   forward          y[p][gi·kpg + k]  = Σ_{tap, j} x[p ⊕ tap][gi·cpg + j] · wf[gi][tap][j][k]
 //   backward input   dx[q][gi·cpg + j] = Σ_{tap, k} dy[q ⊖ tap][gi·kpg + k] · wb[gi][tap][k][j]  (gathered)
 //   backward weight  dw[gi][tap][j][k] = Σ_p x[p ⊕ tap][gi·cpg + j] · dy[p][gi·kpg + k]   (per-thread sums)
+// Compiled once per ISA variant (variants/*.cc, dispatch.cc).
 #include <omp.h>
 
 #include <algorithm>
@@ -17,8 +18,9 @@
 #include "conv_grouped_avx2.h"
 #include "cpu.h"
 #include "kernels.h"
+#include "variant.h"
 
-namespace rx {
+RX_VARIANT_BEGIN
 
 namespace {
 
@@ -189,4 +191,4 @@ void conv_grouped_backward_weight(const float* dy, const float* x, const ConvGeo
   backward_weight_portable(dy, x, g, dw);
 }
 
-}  // namespace rx
+RX_VARIANT_END

@@ -18,6 +18,25 @@ namespace avx512 {
 #define RX_PICK(f) \
   (kernel_isa() == Isa::avx512 ? avx512::f : kernel_isa() == Isa::avx2 ? avx2::f : portable::f)
 
+void conv2d_forward(const float* x, const float* w, const float* bias, const ConvGeom& g, float* y,
+                    const Epilogue& epilogue) {
+  RX_PICK(conv2d_forward)(x, w, bias, g, y, epilogue);
+}
+void conv2d_backward_input(const float* dy, const float* w, const ConvGeom& g, float* dx) {
+  RX_PICK(conv2d_backward_input)(dy, w, g, dx);
+}
+void conv2d_backward_weight(const float* dy, const float* x, const ConvGeom& g, float* dw, float* dbias) {
+  RX_PICK(conv2d_backward_weight)(dy, x, g, dw, dbias);
+}
+
+void linear_forward(const float* x, const float* w, const float* b, index_t rows, int in, int out, float* y) {
+  RX_PICK(linear_forward)(x, w, b, rows, in, out, y);
+}
+void linear_backward(const float* dy, const float* x, const float* w, index_t rows, int in, int out, float* dx,
+                     float* dw, float* db) {
+  RX_PICK(linear_backward)(dy, x, w, rows, in, out, dx, dw, db);
+}
+
 void batchnorm_train(const float* x, const float* gamma, const float* beta, index_t rows, int C, double eps,
                      float* y, float* mean, float* var, float* invstd, const Epilogue& epilogue) {
   RX_PICK(batchnorm_train)(x, gamma, beta, rows, C, eps, y, mean, var, invstd, epilogue);

@@ -1,10 +1,12 @@
 // Fully connected layer through GEMM, PyTorch's weight layout [out, in].
+// Compiled once per ISA variant (variants/*.cc, dispatch.cc).
 #include <cstring>
 
 #include "gemm.h"
 #include "kernels.h"
+#include "variant.h"
 
-namespace rx {
+RX_VARIANT_BEGIN
 
 void linear_forward(const float* x, const float* w, const float* b, index_t rows, int in, int out, float* y) {
   if (b) {
@@ -27,4 +29,4 @@ void linear_backward(const float* dy, const float* x, const float* w, index_t ro
   }
 }
 
-}  // namespace rx
+RX_VARIANT_END

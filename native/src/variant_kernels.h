@@ -4,6 +4,18 @@
 // namespace that includes it: rx (the dispatching entry points) and rx::portable, rx::avx2 and
 // rx::avx512 (the variants). Activations NHWC, float32, contiguous.
 
+// ---- convolution: conv.cc picks oneDNN's 1x1 primitive (conv_dnnl.cc), GEMM (conv_gemm.cc, 1x1 or
+// groups = 1) or the direct grouped kernels (conv_grouped.cc: AVX2 kernels where they apply) ----
+void conv2d_forward(const float* x, const float* w, const float* bias, const ConvGeom& g, float* y,
+                    const Epilogue& epilogue = {});
+void conv2d_backward_input(const float* dy, const float* w, const ConvGeom& g, float* dx);
+void conv2d_backward_weight(const float* dy, const float* x, const ConvGeom& g, float* dw, float* dbias);
+
+// ---- linear: y[R,O] = x[R,I]·W[O,I]ᵀ + b ----
+void linear_forward(const float* x, const float* w, const float* b, index_t rows, int in, int out, float* y);
+void linear_backward(const float* dy, const float* x, const float* w, index_t rows, int in, int out, float* dx,
+                     float* dw, float* db);
+
 // ---- batch norm over [rows, C], with an optional fused epilogue ----
 void batchnorm_train(const float* x, const float* gamma, const float* beta, index_t rows, int C, double eps,
                      float* y, float* mean, float* var, float* invstd, const Epilogue& epilogue = {});

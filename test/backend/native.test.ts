@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import {
   backward,
   F,
+  inferenceMode,
   setKernelIsa,
   Generator,
   nativeBackend,
@@ -139,10 +140,33 @@ describe.runIf(native !== null)('native kernels match the reference', () => {
       native!.sgdStep(param.dataSync(), grad.dataSync(), buf.dataSync(), { ...o, first: false });
       return [...param.dataSync(), ...buf.dataSync()];
     };
+    // Convolutions: the portable grouped loops (5 channels per group), im2col + GEMM with bias, the
+    // fused tail of inference (bias, residual, ReLU in the output pass), and linear.
+    const convInputs = [randn(2, 10, 9, 11), randn(10, 5, 3, 3), randn(7, 10, 3, 3), randn(7), randn(3, 210)];
+    const conv = (x: Tensor, wg: Tensor, wd: Tensor, bd: Tensor, wl: Tensor): Tensor => {
+      const a = F.conv2d(x, wg, null, { padding: 1, groups: 2 });
+      const d = F.conv2d(F.relu(a), wd, bd, { stride: 2, padding: 1 });
+      return F.linear(F.flatten(d), wl);
+    };
+    const residual = randn(2, 7, 9, 11);
+    const fused = (): number[] =>
+      inferenceMode(() =>
+        F.conv2d(convInputs[0]!, convInputs[2]!, convInputs[3]!, {
+          padding: 1,
+          residual,
+          relu: true,
+        }).toArray(),
+      );
     const results = levels.map((isa) => {
       const was = setKernelIsa(isa);
       try {
-        return { isa, ...run(native!, inputs, f), sgd: sgdAfter() };
+        const c = run(native!, convInputs, conv);
+        return {
+          isa,
+          ...run(native!, inputs, f),
+          sgd: sgdAfter(),
+          conv: [...c.out, ...c.grads.flat(), ...fused()],
+        };
       } finally {
         setKernelIsa(was);
       }
@@ -155,6 +179,7 @@ describe.runIf(native !== null)('native kernels match the reference', () => {
         expect(g.map(String), `${r.isa}: gradient ${i}`).toEqual(portable!.grads[i]!.map(String)),
       );
       expect(r.sgd.map(String), `${r.isa}: sgd`).toEqual(portable!.sgd.map(String));
+      expect(r.conv.map(String), `${r.isa}: convolutions and linear`).toEqual(portable!.conv.map(String));
     }
     expect(results.map((r) => r.isa)).toContain(nativeInfo()!.cpuIsa === 'portable' ? 'portable' : 'avx2');
   });
