@@ -1,6 +1,7 @@
 // Browser bundles (esbuild): dist/browser/resnext.js, the library without Node (src/browser.ts),
-// and the pages of `resnext serve`: dist/web/page.js (inference), train.js (training), bench.js (GPU benchmark). The native addon's loader is replaced by
-// its browser stub; anything else that reaches for node: fails the build.
+// and the pages of `resnext serve`: dist/web/page.js (inference), train.js (training) and bench.js
+// (GPU benchmark). The native addon's loader is replaced by its browser stub; anything else that
+// reaches for node: fails the build.
 import { build } from 'esbuild';
 import { fileURLToPath } from 'node:url';
 

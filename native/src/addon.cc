@@ -23,27 +23,25 @@ using rx::index_t;
   throw Napi::TypeError::New(env, "resnext native: " + message);
 }
 
-float* f32(const Napi::CallbackInfo& info, std::size_t i, const char* name, index_t expected, bool nullable = false) {
-  const Napi::Value v = info[i];
-  if (nullable && (v.IsNull() || v.IsUndefined())) return nullptr;
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-    fail(info.Env(), std::string(name) + " must be a Float32Array");
-  auto a = v.As<Napi::Float32Array>();
+// A typed array of `expected` elements, or a TypeError naming it ("must be a Float32Array",
+// "has 35 elements, expected 36").
+template <typename T, napi_typedarray_type Type>
+T* checked_array(const Napi::Env& env, const Napi::Value& v, const std::string& name, index_t expected) {
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != Type)
+    fail(env, name + (Type == napi_float32_array ? " must be a Float32Array" : " must be an Int32Array"));
+  auto a = v.As<Napi::TypedArrayOf<T>>();
   if (static_cast<index_t>(a.ElementLength()) != expected)
-    fail(info.Env(), std::string(name) + " has " + std::to_string(a.ElementLength()) + " elements, expected " +
-                         std::to_string(expected));
+    fail(env, name + " has " + std::to_string(a.ElementLength()) + " elements, expected " + std::to_string(expected));
   return a.Data();
 }
 
+float* f32(const Napi::CallbackInfo& info, std::size_t i, const char* name, index_t expected, bool nullable = false) {
+  if (nullable && (info[i].IsNull() || info[i].IsUndefined())) return nullptr;
+  return checked_array<float, napi_float32_array>(info.Env(), info[i], name, expected);
+}
+
 std::int32_t* i32(const Napi::CallbackInfo& info, std::size_t i, const char* name, index_t expected) {
-  const Napi::Value v = info[i];
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
-    fail(info.Env(), std::string(name) + " must be an Int32Array");
-  auto a = v.As<Napi::Int32Array>();
-  if (static_cast<index_t>(a.ElementLength()) != expected)
-    fail(info.Env(), std::string(name) + " has " + std::to_string(a.ElementLength()) + " elements, expected " +
-                         std::to_string(expected));
-  return a.Data();
+  return checked_array<std::int32_t, napi_int32_array>(info.Env(), info[i], name, expected);
 }
 
 index_t num(const Napi::CallbackInfo& info, std::size_t i, const char* name) {
@@ -82,13 +80,7 @@ class Descriptor {
   const float* optional_f32(const char* key, index_t expected) const {
     const Napi::Value v = object_.Get(key);
     if (v.IsNull() || v.IsUndefined()) return nullptr;
-    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
-      fail(env_, name_ + "." + key + " must be a Float32Array");
-    auto a = v.As<Napi::Float32Array>();
-    if (static_cast<index_t>(a.ElementLength()) != expected)
-      fail(env_, name_ + "." + key + " has " + std::to_string(a.ElementLength()) + " elements, expected " +
-                     std::to_string(expected));
-    return a.Data();
+    return checked_array<float, napi_float32_array>(env_, v, name_ + "." + key, expected);
   }
 
  private:

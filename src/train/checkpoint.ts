@@ -7,12 +7,11 @@
 import type { DType } from '../tensor/dtype.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { loadSafetensors, saveSafetensors, type SafetensorsDType } from '../io/safetensors.js';
-import { parseModelMeta, type ModelMeta } from './meta.js';
+import { CHECKPOINT_FORMAT, parseModelMeta, type ModelMeta } from './meta.js';
 
 export type { ModelMeta } from './meta.js';
 
 export { CHECKPOINT_FORMAT } from './meta.js';
-import { CHECKPOINT_FORMAT } from './meta.js';
 
 export interface Checkpoint {
   model: Map<string, Tensor<DType>>;

@@ -12,10 +12,10 @@ import { parseWith } from '../util/schema.js';
 import type { EpochRecord } from './report.js';
 import type { RunState } from './run-files.js';
 
-/** What a weights file carries besides tensors, so that eval and predict need no other input. */
 /** The `format` metadata of a checkpoint file. */
 export const CHECKPOINT_FORMAT = 'resnext-checkpoint-1';
 
+/** What a weights file carries besides tensors, so that eval and predict need no other input. */
 export interface ModelMeta {
   arch: string;
   classes: string[];

@@ -17,6 +17,26 @@ function pixels(w: number, h: number, base: [number, number, number], channels =
   return buf;
 }
 
+/**
+ * A w x h RGB PNG: a base colour plus a texture (base[c] + texture(x, y, c), clipped to 255), so that
+ * classes differ in colour and images within one differ in detail.
+ */
+export async function writeTexturedPng(
+  path: string,
+  w: number,
+  h: number,
+  base: [number, number, number],
+  texture: (x: number, y: number, c: number) => number,
+): Promise<void> {
+  const raw = Buffer.alloc(w * h * 3);
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++)
+      for (let c = 0; c < 3; c++) raw[(y * w + x) * 3 + c] = Math.min(255, base[c]! + texture(x, y, c));
+  await sharp(raw, { raw: { width: w, height: h, channels: 3 } })
+    .png()
+    .toFile(path);
+}
+
 export async function writeImage(
   path: string,
   format: 'jpeg' | 'png' | 'webp' | 'gif' | 'bmp' | 'gray-png' | 'rgba-png',

@@ -9,7 +9,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
-import sharp from 'sharp';
+import { writeTexturedPng } from '../helpers/image-folder.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumPath, collectErrors, launchChromium } from '../../bench/browser.js';
 
@@ -23,15 +23,8 @@ const COLOURS: [number, number, number][] = [
 ];
 
 /** A PNG of `w` x `h` with a per-class colour and a texture; no side over 32 (the model's input). */
-async function writePng(path: string, w: number, h: number, base: [number, number, number], seed: number) {
-  const raw = Buffer.alloc(w * h * 3);
-  for (let y = 0; y < h; y++)
-    for (let x = 0; x < w; x++)
-      for (let c = 0; c < 3; c++)
-        raw[(y * w + x) * 3 + c] = Math.min(255, base[c]! + ((x * 5 + y * seed + c * 11) % 50));
-  await sharp(raw, { raw: { width: w, height: h, channels: 3 } })
-    .png()
-    .toFile(path);
+function writePng(path: string, w: number, h: number, base: [number, number, number], seed: number) {
+  return writeTexturedPng(path, w, h, base, (x, y, c) => (x * 5 + y * seed + c * 11) % 50);
 }
 
 interface Shown {

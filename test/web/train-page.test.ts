@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import sharp from 'sharp';
+import { writeTexturedPng } from '../helpers/image-folder.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumPath, collectErrors, launchChromium } from '../../bench/browser.js';
 import { StaticFiles } from '../../src/serve/static.js';
@@ -27,16 +27,8 @@ const CLASSES: Record<string, [number, number, number]> = {
   red: [210, 40, 40],
 };
 
-async function writePng(path: string, base: [number, number, number], seed: number): Promise<void> {
-  const size = 24;
-  const raw = Buffer.alloc(size * size * 3);
-  for (let y = 0; y < size; y++)
-    for (let x = 0; x < size; x++)
-      for (let c = 0; c < 3; c++)
-        raw[(y * size + x) * 3 + c] = Math.min(255, base[c]! + ((x * 7 + y * seed + c * 13) % 40));
-  await sharp(raw, { raw: { width: size, height: size, channels: 3 } })
-    .png()
-    .toFile(path);
+function writePng(path: string, base: [number, number, number], seed: number): Promise<void> {
+  return writeTexturedPng(path, 24, 24, base, (x, y, c) => (x * 7 + y * seed + c * 13) % 40);
 }
 
 describe.skipIf(!browserPath)('the browser training page', () => {
