@@ -5,7 +5,6 @@
       "sources": [
         "native/src/addon.cc",
         "native/src/conv_dnnl.cc",
-        "native/src/conv_grouped_avx2.cc",
         "native/src/cpu.cc",
         "native/src/dispatch.cc",
         "native/src/gemm.cc",
@@ -36,6 +35,36 @@
         "-Wall",
         "-Wextra",
         "-Wno-unused-parameter"
+      ],
+      "libraries": [
+        "-ldnnl",
+        "-fopenmp"
+      ]
+    },
+    {
+      "target_name": "grouped_lanes_check",
+      "type": "executable",
+      "sources": [
+        "native/test/grouped_lanes_check.cc",
+        "native/src/cpu.cc"
+      ],
+      "cflags!": [
+        "-fno-exceptions"
+      ],
+      "cflags_cc!": [
+        "-fno-exceptions",
+        "-fno-rtti"
+      ],
+      "cflags_cc": [
+        "-std=c++17",
+        "-O3",
+        "-fopenmp",
+        "-fno-math-errno",
+        "-ffp-contract=off",
+        "-Wall",
+        "-Wextra",
+        "-Wno-unused-parameter",
+        "-Wno-psabi"
       ],
       "libraries": [
         "-ldnnl",

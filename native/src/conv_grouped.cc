@@ -2,8 +2,8 @@
 // Shapes: x [N, H, W, C], w [K, cpg, kh, kw] (PyTorch), y [N, Ho, Wo, K]; group gi owns input channels
 // [gi·cpg, +cpg) and output channels [gi·kpg, +kpg), with its own weights.
 //
-// The AVX2 kernels in conv_grouped_avx2.cc take the shapes ResNeXt uses; these portable kernels
-// (any shape) are the fallback: one output (or input) pixel at a time, all groups, innermost loop over
+// The vector kernels of conv_grouped_simd.cc (AVX2 and AVX-512 variants) take the shapes ResNeXt
+// uses; these portable loops (any shape, and the whole portable variant) are the fallback: one output (or input) pixel at a time, all groups, innermost loop over
 // the contiguous channels of a group, weights repacked so that loop is unit-stride:
 //   forward          y[p][gi·kpg + k]  = Σ_{tap, j} x[p ⊕ tap][gi·cpg + j] · wf[gi][tap][j][k]
 //   backward input   dx[q][gi·cpg + j] = Σ_{tap, k} dy[q ⊖ tap][gi·kpg + k] · wb[gi][tap][k][j]  (gathered)
@@ -15,8 +15,6 @@
 #include <cstring>
 #include <vector>
 
-#include "conv_grouped_avx2.h"
-#include "cpu.h"
 #include "kernels.h"
 #include "variant.h"
 
@@ -177,17 +175,23 @@ void backward_weight_portable(const float* dy, const float* x, const ConvGeom& g
 }  // namespace
 
 void conv_grouped_forward(const float* x, const float* w, const ConvGeom& g, float* y) {
-  if (use_avx2() && avx2::grouped_forward(x, w, g, y)) return;
+#if RX_VARIANT_LANES
+  if (grouped_simd::forward(x, w, g, y)) return;
+#endif
   forward_portable(x, pack_forward(w, g).data(), g, y);
 }
 
 void conv_grouped_backward_input(const float* dy, const float* w, const ConvGeom& g, float* dx) {
-  if (use_avx2() && avx2::grouped_backward_input(dy, w, g, dx)) return;
+#if RX_VARIANT_LANES
+  if (grouped_simd::backward_input(dy, w, g, dx)) return;
+#endif
   backward_input_portable(dy, pack_backward(w, g).data(), g, dx);
 }
 
 void conv_grouped_backward_weight(const float* dy, const float* x, const ConvGeom& g, float* dw) {
-  if (use_avx2() && avx2::grouped_backward_weight(dy, x, g, dw)) return;
+#if RX_VARIANT_LANES
+  if (grouped_simd::backward_weight(dy, x, g, dw)) return;
+#endif
   backward_weight_portable(dy, x, g, dw);
 }
 

@@ -79,8 +79,6 @@ std::string set_kernel_isa(Isa isa) {
   return "";
 }
 
-bool use_avx2() { return kernel_isa() >= Isa::avx2; }
-
 std::string cpu_model() {
 #if defined(__x86_64__) || defined(__i386__)
   unsigned int regs[12];

@@ -16,15 +16,13 @@ bool parse_isa(const std::string& name, Isa& isa);
 
 // The best level this CPU supports.
 Isa cpu_isa();
-// The best level the hand-written kernels are compiled for (variants: portable, avx2, avx512; the
-// grouped convolutions have portable and avx2 ones).
+// The best level the hand-written kernels are compiled for (variants: portable, avx2, avx512).
 Isa best_kernel_isa();
 // The level of the kernels in use: the best compiled variant the CPU runs, unless set lower.
 Isa kernel_isa();
 // Uses the kernels of `isa`; returns an explanation (and changes nothing) when the CPU or the build
 // lacks that level, else an empty string.
 std::string set_kernel_isa(Isa isa);
-bool use_avx2();
 
 // The processor's brand string (cpuid), or "unknown CPU".
 std::string cpu_model();
