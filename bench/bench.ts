@@ -23,6 +23,7 @@ import {
   useBackend,
   type Backend,
   type Conv2dGeometry,
+  type ResNet,
 } from '../src/index.js';
 import { Conv2d } from '../src/nn/index.js';
 import { availableParallelism, cpus } from 'node:os';
@@ -154,9 +155,18 @@ log(`${arch} at ${size}x${size}: ${(macs / 1e9).toFixed(2)} GMACs per image forw
 
 const model = createModel(arch);
 
+/**
+ * The network as predict and serve run it: a copy in eval mode with batch norm folded into the
+ * convs, its weights constant (repacked once), buffers recycled.
+ */
+function deployedCopy(): ResNet {
+  const folded = foldBatchNorm(model.eval());
+  if (folded === model) throw new Error('bench: expected batch norm to fold into a copy');
+  return folded.freezeForInference();
+}
+
 function inferRate(batch: number, repeats: number): number {
-  // As deployed: eval mode, batch norm folded into the convs (foldBatchNorm), buffers recycled.
-  const net = foldBatchNorm(model.eval());
+  const net = deployedCopy();
   const x = Tensor.randn([batch, 3, size, size]);
   inferenceMode(() => net.forward(x));
   const times: number[] = [];
@@ -214,7 +224,7 @@ function printProfile(heading: string, per: number, wall: number): void {
 }
 
 if (args.profile) {
-  const net = foldBatchNorm(model.eval());
+  const net = deployedCopy();
   for (const batch of [1, 8]) {
     const x = Tensor.randn([batch, 3, size, size]);
     inferenceMode(() => net.forward(x));

@@ -253,7 +253,21 @@ Napi::Value SgemmGflops(const Napi::CallbackInfo& info) {
 
 // ---- convolution: (…, Conv2dGeometry, …) ----
 
-// conv2d(x, weight, bias | null, g, y, epilogue?)
+// The PackedWeights attached to a constant weight array (wrapped into the array object, so it lives
+// and dies with it: freed by the array's finalizer), created on first use.
+rx::PackedWeights* packed_weights_of(Napi::Env env, Napi::Value array) {
+  void* attached = nullptr;
+  if (napi_unwrap(env, array, &attached) == napi_ok && attached) return static_cast<rx::PackedWeights*>(attached);
+  rx::PackedWeights* packed = rx::packed_weights_new();
+  const auto release = [](napi_env, void* data, void*) { rx::packed_weights_delete(static_cast<rx::PackedWeights*>(data)); };
+  if (napi_wrap(env, array, packed, release, nullptr, nullptr) != napi_ok) {
+    rx::packed_weights_delete(packed);
+    fail(env, "weightUse.constant: could not attach repacked weights to the weight array");
+  }
+  return packed;
+}
+
+// conv2d(x, weight, bias | null, g, y, epilogue?, weightUse?)
 Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   const rx::ConvGeom g = conv_geom(info, 3);
   const float* x = f32(info, 0, "x", conv_in(g));
@@ -261,7 +275,10 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   const float* b = f32(info, 2, "bias", g.K, true);
   float* y = f32(info, 4, "y", conv_out(g));
   const rx::Epilogue e = epilogue_arg(info, 5, conv_out(g));
-  return guarded(info, [&] { rx::conv2d_forward(x, w, b, g, y, e); });
+  rx::PackedWeights* packed = nullptr;
+  if (present(info, 6) && Descriptor(info, 6, "weightUse").flag("constant"))
+    packed = packed_weights_of(info.Env(), info[1]);
+  return guarded(info, [&] { rx::conv2d_forward(x, w, b, g, y, e, packed); });
 }
 
 // conv2dBackwardInput(dy, weight, g, dx)

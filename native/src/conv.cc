@@ -17,11 +17,11 @@ bool use_gemm(const ConvGeom& g) { return g.pointwise() || g.groups == 1; }
 }  // namespace
 
 void conv2d_forward(const float* x, const float* w, const float* bias, const ConvGeom& g, float* y,
-                    const Epilogue& epilogue) {
+                    const Epilogue& epilogue, PackedWeights* packed) {
   const float* res = epilogue.residual;
   bool relu = epilogue.relu;
   // With a residual the ReLU waits for the add, so only bias and a lone ReLU go into the primitive.
-  if (conv_dnnl_pointwise_forward(x, w, bias, g, relu && !res, y)) {
+  if (conv_dnnl_pointwise_forward(x, w, bias, g, relu && !res, y, packed)) {
     bias = nullptr;
     relu = relu && res;
   } else if (use_gemm(g)) {

@@ -1,7 +1,9 @@
 // 1x1 convolution forward through oneDNN's convolution primitive, NHWC:
 //   x [N, H, W, C] → y [N, Ho, Wo, K] = relu?(x · wᵀ + bias?), strided by (sh, sw)
-//   w [K, C, 1, 1] (PyTorch's oihw), reordered on every call into the blocked layout the primitive
-//   chooses (weights change every training step, so there is nothing to keep).
+//   w [K, C, 1, 1] (PyTorch's oihw), reordered into the blocked layout the primitive chooses: on
+//   every call (weights change every training step), or once for weights marked constant, whose
+//   blocked copy PackedWeights keeps (an inference copy's weights; the reorder is a strided pass over
+//   K·C floats, about 4% of a batch-1 ResNeXt-50 inference here).
 // On this CPU the primitive is oneDNN's jit_1x1:avx2 kernel. Measured against dnnl_sgemm plus our
 // own tail pass on ResNeXt-50's 1x1 shapes, its forward is 10-20% faster (bias and ReLU applied
 // while the output tile is in registers); its backward-data and backward-weights were slower, so
@@ -17,16 +19,25 @@ namespace rx {
 
 namespace {
 
-// Below this many output pixels the primitive loses to GEMM (its weight reorder is a pass over K·C
-// floats): measured, 49-pixel maps (batch 1 at 7x7) ran up to 10% slower through it, 196-pixel
-// maps (batch 1 at 14x14) 6-16% faster.
+// Below this many output pixels the primitive loses to GEMM when it reorders the weights (a pass
+// over K·C floats): measured, 49-pixel maps (batch 1 at 7x7) ran up to 10% slower through it,
+// 196-pixel maps (batch 1 at 14x14) 6-16% faster. With the weights kept packed it wins at 49 pixels
+// too (5-10% on ResNeXt-50's 7x7 layers), so constant weights always take it.
 constexpr index_t kMinPixels = 128;
 
 }  // namespace
 
+struct PackedWeights {
+  dnnl::memory pointwise;  // the 1x1 primitive's blocked weights (empty until the first call)
+};
+
+PackedWeights* packed_weights_new() { return new PackedWeights(); }
+void packed_weights_delete(PackedWeights* packed) { delete packed; }
+
 bool conv_dnnl_pointwise_forward(const float* x, const float* w, const float* bias, const ConvGeom& g, bool relu,
-                                 float* y) {
-  if (!g.pointwise() || g.groups != 1 || static_cast<index_t>(g.N) * g.Ho * g.Wo < kMinPixels) return false;
+                                 float* y, PackedWeights* packed) {
+  if (!g.pointwise() || g.groups != 1) return false;
+  if (static_cast<index_t>(g.N) * g.Ho * g.Wo < kMinPixels && !packed) return false;
   using dnnl::memory;
   using tag = memory::format_tag;
   constexpr auto f32 = memory::data_type::f32;
@@ -55,8 +66,13 @@ bool conv_dnnl_pointwise_forward(const float* x, const float* w, const float* bi
     memory user_w(user_w_md, engine, const_cast<float*>(w));
     memory prim_w = user_w;
     if (pd.weights_desc() != user_w_md) {
-      prim_w = memory(pd.weights_desc(), engine);
-      dnnl::reorder(user_w, prim_w).execute(stream, user_w, prim_w);
+      if (packed && packed->pointwise && packed->pointwise.get_desc() == pd.weights_desc()) {
+        prim_w = packed->pointwise;
+      } else {
+        prim_w = memory(pd.weights_desc(), engine);
+        dnnl::reorder(user_w, prim_w).execute(stream, user_w, prim_w);
+        if (packed) packed->pointwise = prim_w;
+      }
     }
     memory src(src_md, engine, const_cast<float*>(x)), dst(dst_md, engine, y);
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, prim_w}, {DNNL_ARG_DST, dst}};

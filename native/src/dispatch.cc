@@ -19,8 +19,8 @@ namespace avx512 {
   (kernel_isa() == Isa::avx512 ? avx512::f : kernel_isa() == Isa::avx2 ? avx2::f : portable::f)
 
 void conv2d_forward(const float* x, const float* w, const float* bias, const ConvGeom& g, float* y,
-                    const Epilogue& epilogue) {
-  RX_PICK(conv2d_forward)(x, w, bias, g, y, epilogue);
+                    const Epilogue& epilogue, PackedWeights* packed) {
+  RX_PICK(conv2d_forward)(x, w, bias, g, y, epilogue, packed);
 }
 void conv2d_backward_input(const float* dy, const float* w, const ConvGeom& g, float* dx) {
   RX_PICK(conv2d_backward_input)(dy, w, g, dx);

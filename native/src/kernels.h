@@ -8,11 +8,19 @@
 
 namespace rx {
 
+// Repacked forms of one constant weight array, kept between calls (conv_dnnl.cc). The addon attaches
+// one to each weight array marked constant and frees it with the array.
+struct PackedWeights;
+PackedWeights* packed_weights_new();
+void packed_weights_delete(PackedWeights* packed);
+
 // Ungrouped 1x1 forward through oneDNN's convolution primitive (conv_dnnl.cc), bias and ReLU fused.
 // Returns false, having written nothing, for other shapes, maps too small to gain, or when oneDNN
 // declines the shape. oneDNN chooses its own ISA at run time, so this is built once.
+// With `packed` (weights the caller promises never change), the blocked weights the primitive reads
+// are kept there and reused while their layout still fits, instead of reordered on every call.
 bool conv_dnnl_pointwise_forward(const float* x, const float* w, const float* bias, const ConvGeom& g, bool relu,
-                                 float* y);
+                                 float* y, PackedWeights* packed);
 
 struct SgdOptions {
   double lr, momentum, dampening, weight_decay;

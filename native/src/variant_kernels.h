@@ -6,8 +6,9 @@
 
 // ---- convolution: conv.cc picks oneDNN's 1x1 primitive (conv_dnnl.cc), GEMM (conv_gemm.cc, 1x1 or
 // groups = 1) or the direct grouped kernels (conv_grouped.cc: AVX2 kernels where they apply) ----
+// packed: the weights' kept repacked forms when the caller marked them constant, else null.
 void conv2d_forward(const float* x, const float* w, const float* bias, const ConvGeom& g, float* y,
-                    const Epilogue& epilogue = {});
+                    const Epilogue& epilogue = {}, PackedWeights* packed = nullptr);
 void conv2d_backward_input(const float* dy, const float* w, const ConvGeom& g, float* dx);
 void conv2d_backward_weight(const float* dy, const float* x, const ConvGeom& g, float* dw, float* dbias);
 

@@ -102,6 +102,14 @@ export interface Epilogue<F = Float32Array> {
   readonly relu?: boolean;
 }
 
+/**
+ * What a convolution's caller promises about its weight: `constant`, that the values never change
+ * while the array lives (Module.freezeForInference), so the backend may keep a repacked copy.
+ */
+export interface WeightUse {
+  readonly constant?: boolean;
+}
+
 export interface Backend<F = Float32Array, I = Int32Array> {
   readonly name: string;
   /** Where this backend's buffers live: host arrays for 'cpu' backends, device buffers otherwise. */
@@ -111,7 +119,15 @@ export interface Backend<F = Float32Array, I = Int32Array> {
 
   // ---- convolution ----
   /** y[N,Cout,Ho,Wo] = epilogue(conv(x[N,Cin,H,W], weight) + bias[Cout]) (bias may be null). */
-  conv2d(x: F, weight: F, bias: F | null, g: Conv2dGeometry, y: F, epilogue?: Epilogue<F>): void;
+  conv2d(
+    x: F,
+    weight: F,
+    bias: F | null,
+    g: Conv2dGeometry,
+    y: F,
+    epilogue?: Epilogue<F>,
+    weightUse?: WeightUse,
+  ): void;
   /** dx[N,Cin,H,W] from dy[N,Cout,Ho,Wo] and weight. */
   conv2dBackwardInput(dy: F, weight: F, g: Conv2dGeometry, dx: F): void;
   /** dWeight[Cout,Cin/groups,kh,kw] and dBias[Cout] (when not null) from dy and x. */

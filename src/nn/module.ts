@@ -225,6 +225,22 @@ export abstract class Module {
     return this;
   }
 
+  /**
+   * For a model's inference copy that nothing will train or load into: turns off every parameter's
+   * gradient and marks the storage of parameters and buffers constant, so backends may keep
+   * repacked forms of the weights between calls (the native backend keeps oneDNN's blocked 1x1
+   * convolution weights, as inference engines prepack at load). Afterwards copy_, loadStateDict and
+   * optimizers refuse these tensors.
+   */
+  freezeForInference(): this {
+    for (const p of this.parameters()) {
+      p.requiresGrad = false;
+      p.storage.constant = true;
+    }
+    for (const [, b] of this.namedBuffers()) b.storage.constant = true;
+    return this;
+  }
+
   /** Calls fn on every module, children first, as torch's Module.apply. */
   apply(fn: (module: Module) => void): this {
     for (const [, child] of this.ownModules) child.apply(fn);

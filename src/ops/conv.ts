@@ -1,5 +1,5 @@
 import { needsGrad, record } from '../autograd/node.js';
-import { backendFor, type Conv2dGeometry } from '../backend/index.js';
+import { backendFor, type Conv2dGeometry, type WeightUse } from '../backend/index.js';
 import { Tensor } from '../tensor/tensor.js';
 import { formatShape } from '../tensor/shape.js';
 import { composeTail } from './activation.js';
@@ -35,6 +35,8 @@ export function convOutputSize(
  * 2-D convolution, as torch.nn.functional.conv2d.
  * x [N, Cin, H, W], weight [Cout, Cin/groups, kh, kw], bias [Cout] → [N, Cout, Ho, Wo].
  */
+const CONSTANT_WEIGHT: WeightUse = { constant: true };
+
 export function conv2d(
   input: Tensor,
   weight: Tensor,
@@ -109,10 +111,15 @@ export function conv2d(
     groups,
   };
   const y = Tensor.output(outShape, x.format, x.device);
-  backend.conv2d(x.handle, weight.handle, bias ? bias.handle : null, g, y.handle, {
-    residual: residual ? residual.handle : null,
-    relu,
-  });
+  backend.conv2d(
+    x.handle,
+    weight.handle,
+    bias ? bias.handle : null,
+    g,
+    y.handle,
+    { residual: residual ? residual.handle : null, relu },
+    weight.storage.constant ? CONSTANT_WEIGHT : undefined,
+  );
   return record(
     op,
     y,

@@ -25,6 +25,10 @@ export abstract class Optimizer<H> {
         throw new Error('a parameter group contains the same parameter twice');
       for (const p of g.params) {
         if (seen.has(p)) throw new Error('some parameters appear in more than one parameter group');
+        if (p.storage.constant)
+          throw new Error(
+            'a parameter is constant (Module.freezeForInference): optimise a model that is not frozen',
+          );
         seen.add(p);
       }
     }

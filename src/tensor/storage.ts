@@ -31,6 +31,12 @@ export class Storage<D extends DType = DType> {
   savedBy = 0;
   /** Set once a tensor on this storage becomes something that outlives backward (a leaf's .grad). */
   pinned = false;
+  /**
+   * The values will not change again (Module.freezeForInference): backends may keep forms derived
+   * from them, such as repacked weights, for as long as the storage lives. In-place writes through
+   * the engine (copy_, loadStateDict, optimizers) refuse constant storage.
+   */
+  constant = false;
 
   constructor(values: StorageOf<D> | DeviceBuffer, recyclable: boolean, dtype?: D) {
     this.recyclable = recyclable;

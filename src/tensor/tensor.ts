@@ -198,6 +198,11 @@ export class Tensor<D extends DType = 'float32'> {
 
   /** Copies values from another tensor of the same shape into this one, in place (converting format and dtype). */
   copy_(input: Tensor<DType>): this {
+    if (this.storage.constant) {
+      throw new Error(
+        'copy_: this tensor is constant (Module.freezeForInference); copy the model to change it',
+      );
+    }
     if (input.numel !== this.numel || input.shape.length !== this.shape.length) {
       throw new RangeError(
         `copy_: shape ${formatShape(input.shape)} does not match ${formatShape(this.shape)}`,

@@ -57,6 +57,8 @@ export class Classifier {
     const folded = foldBatchNorm(model.eval());
     this.net = device === 'cpu' || folded !== model ? folded : copyOf(model);
     this.net.to(device);
+    // A private copy (unless nothing folded on the cpu): its weights are constant from here on.
+    if (this.net !== model) this.net.freezeForInference();
     this.transform = buildTransform(meta.evalTransforms);
     this.decodeHint = outputSideHint(meta.evalTransforms);
   }

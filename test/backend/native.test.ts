@@ -227,6 +227,54 @@ describe.runIf(native !== null)('native kernels match the reference', () => {
     });
   }
 
+  it('conv2d with constant weights keeps them packed: same values on every call, per weight array', () => {
+    // 1x1 on 196 pixels (oneDNN's primitive either way) and on 49 (GEMM unless the weights are constant)
+    for (const [H, C, K] of [
+      [14, 64, 48],
+      [7, 96, 128],
+    ] as const) {
+      const g = {
+        batch: 1,
+        inChannels: C,
+        inHeight: H,
+        inWidth: H,
+        outChannels: K,
+        outHeight: H,
+        outWidth: H,
+        kernelH: 1,
+        kernelW: 1,
+        strideH: 1,
+        strideW: 1,
+        padH: 0,
+        padW: 0,
+        dilationH: 1,
+        dilationW: 1,
+        groups: 1,
+      };
+      const x = randn(1, C, H, H).toFormat('nhwc').dataSync();
+      const weights = [randn(K, C, 1, 1).dataSync(), randn(K, C, 1, 1).dataSync()];
+      const bias = randn(K).dataSync();
+      const conv = (w: Float32Array, constant: boolean): Float32Array => {
+        const y = new Float32Array(H * H * K);
+        native!.conv2d(x, w, bias, g, y, { relu: true }, constant ? { constant: true } : undefined);
+        return y;
+      };
+      for (const w of weights) {
+        const plain = conv(w, false);
+        const first = conv(w, true);
+        expect(maxAbsDiff([...first], [...plain]), `${H}x${H}`).toBeLessThanOrEqual(
+          1e-5 * Math.max(1, maxAbs([...plain])),
+        );
+        expect(conv(w, true)).toEqual(first);
+      }
+      // each array keeps its own packed copy
+      expect(conv(weights[0]!, true)).toEqual(conv(weights[0]!, true));
+      expect(maxAbsDiff([...conv(weights[1]!, true)], [...conv(weights[1]!, false)])).toBeLessThanOrEqual(
+        1e-5 * Math.max(1, maxAbs([...conv(weights[1]!, false)])),
+      );
+    }
+  });
+
   it('conv2d with dilation 2 (pair and block kernels, stride 1 and 2)', () => {
     // [C, H, W, K, stride, pad]; groups 2: 4 per group takes the pair kernel, 16 the block kernel
     for (const [C, H, W, K, stride, pad] of [

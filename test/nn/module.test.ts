@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { F, nn, noGrad, onMetaDevice, Tensor, type DType } from '../../src/index.js';
+import { F, nn, noGrad, onMetaDevice, SGD, Tensor, type DType } from '../../src/index.js';
 
 class Block extends nn.Module {
   readonly conv = this.registerModule('conv', new nn.Conv2d(2, 4, 3, { padding: 1, bias: false }));
@@ -118,6 +118,26 @@ describe('Module', () => {
     const y = m.forward(Tensor.meta([5, 2, 3, 3]));
     expect(y.shape).toEqual([5, 3]);
     expect(y.isMeta).toBe(true);
+  });
+
+  it('freezeForInference: same outputs, no gradients, and copy_, loadStateDict and optimizers refuse it', () => {
+    const m = new Block().eval();
+    const x = Tensor.randn([2, 2, 3, 3]);
+    const before = m.forward(x).toArray();
+    const state = m.stateDict();
+    expect(m.freezeForInference()).toBe(m);
+    expect(m.parameters().every((p) => !p.requiresGrad && p.storage.constant)).toBe(true);
+    expect(m.bn.runningMean.storage.constant).toBe(true);
+    expect(m.forward(x).toArray()).toEqual(before);
+    expect(() => m.conv.weight.copy_(Tensor.zeros([4, 2, 3, 3]))).toThrow(
+      /constant \(Module.freezeForInference\)/,
+    );
+    expect(() => m.loadStateDict(state)).toThrow(/constant/);
+    expect(() => new SGD(m.parameters(), { lr: 0.1 })).toThrow(/a parameter is constant/);
+    // A copy is free to change: the flag belongs to the frozen storage only.
+    const copy = new Block();
+    copy.loadStateDict(state);
+    expect(copy.parameters().some((p) => p.storage.constant)).toBe(false);
   });
 
   it('freezes parameters and clears gradients', () => {
