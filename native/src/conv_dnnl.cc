@@ -33,6 +33,9 @@ struct PackedWeights {
 
 PackedWeights* packed_weights_new() { return new PackedWeights(); }
 void packed_weights_delete(PackedWeights* packed) { delete packed; }
+std::size_t packed_weights_bytes(const PackedWeights* packed) {
+  return packed->pointwise ? packed->pointwise.get_desc().get_size() : 0;
+}
 
 bool conv_dnnl_pointwise_forward(const float* x, const float* w, const float* bias, const ConvGeom& g, bool relu,
                                  float* y, PackedWeights* packed) {

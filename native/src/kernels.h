@@ -13,6 +13,7 @@ namespace rx {
 struct PackedWeights;
 PackedWeights* packed_weights_new();
 void packed_weights_delete(PackedWeights* packed);
+std::size_t packed_weights_bytes(const PackedWeights* packed);
 
 // Ungrouped 1x1 forward through oneDNN's convolution primitive (conv_dnnl.cc), bias and ReLU fused.
 // Returns false, having written nothing, for other shapes, maps too small to gain, or when oneDNN

@@ -127,7 +127,7 @@ describe('Module', () => {
     const state = m.stateDict();
     expect(m.freezeForInference()).toBe(m);
     expect(m.parameters().every((p) => !p.requiresGrad && p.storage.constant)).toBe(true);
-    expect(m.bn.runningMean.storage.constant).toBe(true);
+    expect(m.bn.runningMean!.storage.constant).toBe(true);
     expect(m.forward(x).toArray()).toEqual(before);
     expect(() => m.conv.weight.copy_(Tensor.zeros([4, 2, 3, 3]))).toThrow(
       /constant \(Module.freezeForInference\)/,
