@@ -279,9 +279,10 @@ UnitPlan plan_units(const Pass& p) {
 
 // One tile of `count` pixels starting at grid column b, every channel unit.
 template <int W>
-void run_units(const Pass& p, const UnitPlan& plan, const RowTap* taps, int ntaps, const float* in_b, int count,
-               float* outp) {
-  for (const Unit& u : plan.units) {
+void run_units(const Pass& p, const UnitPlan& plan, int u0, int u1, const RowTap* taps, int ntaps,
+               const float* in_b, int count, float* outp) {
+  for (int i = u0; i < u1; ++i) {
+    const Unit& u = plan.units[i];
     const float* in_u = in_b + u.in_c;
     float* out_u = outp + u.out_c;
     if (p.P == 4) diagonal_run<W, 4>(p, taps, ntaps, in_u, count, u.w, out_u);
@@ -292,10 +293,10 @@ void run_units(const Pass& p, const UnitPlan& plan, const RowTap* taps, int ntap
   }
 }
 
-// One output row of the grid, every channel unit: tiles of pixels outermost, so a tile's input
-// pixels stay in L1 while all units (all channels) consume them.
+// One output row of the grid, channel units [u0, u1): tiles of pixels outermost, so a tile's input
+// pixels stay in L1 while all those units consume them.
 template <int W>
-void pass_row(const Pass& p, const UnitPlan& plan, int n, int a) {
+void pass_row(const Pass& p, const UnitPlan& plan, int n, int a, int u0, int u1) {
   // Taps whose input row exists, and the columns where all of them stay inside the input.
   Tap taps[kMaxTaps];
   RowTap row[kMaxTaps];
@@ -319,7 +320,7 @@ void pass_row(const Pass& p, const UnitPlan& plan, int n, int a) {
   auto run = [&](const RowTap* ts, int count_taps, int b, int count) {
     float* outp = out_row + (static_cast<long>(p.ox0) + static_cast<long>(b) * p.oxs) * p.outC;
     const float* in_b = in_n + static_cast<long>(b) * p.sx * p.inC;
-    run_units<W>(p, plan, ts, count_taps, in_b, count, outp);
+    run_units<W>(p, plan, u0, u1, ts, count_taps, in_b, count, outp);
   };
   auto border = [&](int b) {
     RowTap inside[kMaxTaps];
@@ -336,12 +337,23 @@ void pass_row(const Pass& p, const UnitPlan& plan, int n, int a) {
   for (long b = std::max(hi, lo); b < p.cols; ++b) border(static_cast<int>(b));
 }
 
+// Rows are spread over the threads; with few rows (batch 1 on small maps, fewer than 4 per thread)
+// each row's channel units are split as well, so that every thread has a share of the work.
 template <int W>
 void run_pass(const Pass& p, int N) {
   const UnitPlan plan = plan_units<W>(p);
   const long rows = static_cast<long>(N) * p.rows;
+  const long wanted = 4L * omp_get_max_threads();
+  const int units = static_cast<int>(plan.units.size());
+  const int chunks = rows >= wanted ? 1 : static_cast<int>(std::min<long>(units, (wanted + rows - 1) / rows));
+  const long tasks = rows * chunks;
 #pragma omp parallel for schedule(static)
-  for (long r = 0; r < rows; ++r) pass_row<W>(p, plan, static_cast<int>(r / p.rows), static_cast<int>(r % p.rows));
+  for (long t = 0; t < tasks; ++t) {
+    const long r = t / chunks;
+    const int c = static_cast<int>(t % chunks);
+    pass_row<W>(p, plan, static_cast<int>(r / p.rows), static_cast<int>(r % p.rows), c * units / chunks,
+                (c + 1) * units / chunks);
+  }
 }
 
 // Packs weights for a pass. `get(group, o, j, tap)` reads the weight from input channel j to output
