@@ -253,17 +253,22 @@ Napi::Value SgemmGflops(const Napi::CallbackInfo& info) {
 
 // ---- convolution: (…, Conv2dGeometry, …) ----
 
+// Tells V8 that memory it cannot see grew (or shrank) by `bytes`, so that the collector weighs it.
+void adjust_external_memory(napi_env env, int64_t bytes) {
+  int64_t total = 0;
+  if (bytes != 0) napi_adjust_external_memory(env, bytes, &total);
+}
+
 // The PackedWeights attached to a constant weight array (wrapped into the array object, so it lives
 // and dies with it: freed by the array's finalizer), created on first use. Its bytes are reported
-// to V8 as external memory, so that the garbage collector weighs them.
+// to V8 as external memory.
 rx::PackedWeights* packed_weights_of(Napi::Env env, Napi::Value array) {
   void* attached = nullptr;
   if (napi_unwrap(env, array, &attached) == napi_ok && attached) return static_cast<rx::PackedWeights*>(attached);
   rx::PackedWeights* packed = rx::packed_weights_new();
   const auto release = [](napi_env env, void* data, void*) {
     auto* p = static_cast<rx::PackedWeights*>(data);
-    int64_t total = 0;
-    napi_adjust_external_memory(env, -static_cast<int64_t>(rx::packed_weights_bytes(p)), &total);
+    adjust_external_memory(env, -static_cast<int64_t>(rx::packed_weights_bytes(p)));
     rx::packed_weights_delete(p);
   };
   if (napi_wrap(env, array, packed, release, nullptr, nullptr) != napi_ok) {
@@ -284,12 +289,10 @@ Napi::Value Conv2d(const Napi::CallbackInfo& info) {
   rx::PackedWeights* packed = nullptr;
   if (present(info, 6) && Descriptor(info, 6, "weightUse").flag("constant"))
     packed = packed_weights_of(info.Env(), info[1]);
-  const std::size_t kept = packed ? rx::packed_weights_bytes(packed) : 0;
+  if (!packed) return guarded(info, [&] { rx::conv2d_forward(x, w, b, g, y, e); });
+  const auto before = static_cast<int64_t>(rx::packed_weights_bytes(packed));
   const Napi::Value result = guarded(info, [&] { rx::conv2d_forward(x, w, b, g, y, e, packed); });
-  if (packed && rx::packed_weights_bytes(packed) != kept) {
-    int64_t total = 0;
-    napi_adjust_external_memory(info.Env(), static_cast<int64_t>(rx::packed_weights_bytes(packed)) - static_cast<int64_t>(kept), &total);
-  }
+  adjust_external_memory(info.Env(), static_cast<int64_t>(rx::packed_weights_bytes(packed)) - before);
   return result;
 }
 

@@ -3,8 +3,9 @@
 // [gi·cpg, +cpg) and output channels [gi·kpg, +kpg), with its own weights.
 //
 // The vector kernels of conv_grouped_simd.cc (AVX2 and AVX-512 variants) take the shapes ResNeXt
-// uses; these portable loops (any shape, and the whole portable variant) are the fallback: one output (or input) pixel at a time, all groups, innermost loop over
-// the contiguous channels of a group, weights repacked so that loop is unit-stride:
+// uses; these portable loops (any shape, and the whole portable variant) are the fallback: one
+// output (or input) pixel at a time, all groups, innermost loop over the contiguous channels of a
+// group, weights repacked so that loop is unit-stride:
 //   forward          y[p][gi·kpg + k]  = Σ_{tap, j} x[p ⊕ tap][gi·cpg + j] · wf[gi][tap][j][k]
 //   backward input   dx[q][gi·cpg + j] = Σ_{tap, k} dy[q ⊖ tap][gi·kpg + k] · wb[gi][tap][k][j]  (gathered)
 //   backward weight  dw[gi][tap][j][k] = Σ_p x[p ⊕ tap][gi·cpg + j] · dy[p][gi·kpg + k]   (per-thread sums)

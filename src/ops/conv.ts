@@ -31,12 +31,12 @@ export function convOutputSize(
   return Math.floor((size + 2 * pad - dilation * (kernel - 1) - 1) / stride) + 1;
 }
 
+const CONSTANT_WEIGHT: WeightUse = { constant: true };
+
 /**
  * 2-D convolution, as torch.nn.functional.conv2d.
  * x [N, Cin, H, W], weight [Cout, Cin/groups, kh, kw], bias [Cout] → [N, Cout, Ho, Wo].
  */
-const CONSTANT_WEIGHT: WeightUse = { constant: true };
-
 export function conv2d(
   input: Tensor,
   weight: Tensor,
