@@ -27,7 +27,7 @@ void conv2d_forward(const float* x, const float* w, const float* bias, const Con
   } else if (use_gemm(g)) {
     conv_gemm_forward(x, w, g, y);
   } else {
-    conv_grouped_forward(x, w, g, y);
+    conv_grouped_forward(x, w, g, y, packed);
   }
   if (!bias && !res && !relu) return;
   // One pass for the rest of the tail: y = relu?(y + bias? + residual?).

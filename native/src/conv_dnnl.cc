@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "kernels.h"
+#include "packed_weights.h"
 
 namespace rx {
 
@@ -26,16 +27,6 @@ namespace {
 constexpr index_t kMinPixels = 128;
 
 }  // namespace
-
-struct PackedWeights {
-  dnnl::memory pointwise;  // the 1x1 primitive's blocked weights (empty until the first call)
-};
-
-PackedWeights* packed_weights_new() { return new PackedWeights(); }
-void packed_weights_delete(PackedWeights* packed) { delete packed; }
-std::size_t packed_weights_bytes(const PackedWeights* packed) {
-  return packed->pointwise ? packed->pointwise.get_desc().get_size() : 0;
-}
 
 bool conv_dnnl_pointwise_forward(const float* x, const float* w, const float* bias, const ConvGeom& g, bool relu,
                                  float* y, PackedWeights* packed) {

@@ -175,11 +175,17 @@ void backward_weight_portable(const float* dy, const float* x, const ConvGeom& g
 
 }  // namespace
 
-void conv_grouped_forward(const float* x, const float* w, const ConvGeom& g, float* y) {
+// packed: constant weights' kept forms, or null; the packing is kept under a key of this variant's
+// lane width (0: portable loops) and the group count.
+void conv_grouped_forward(const float* x, const float* w, const ConvGeom& g, float* y, PackedWeights* packed) {
+  const long key = static_cast<long>(RX_VARIANT_LANES) << 32 | g.groups;
+  std::vector<float>* kept = packed ? &packed_grouped_forward(packed, key) : nullptr;
 #if RX_VARIANT_LANES
-  if (grouped_simd::forward(x, w, g, y)) return;
+  if (grouped_simd::forward(x, w, g, y, kept)) return;
 #endif
-  forward_portable(x, pack_forward(w, g).data(), g, y);
+  if (!kept) return forward_portable(x, pack_forward(w, g).data(), g, y);
+  if (kept->empty()) *kept = pack_forward(w, g);
+  forward_portable(x, kept->data(), g, y);
 }
 
 void conv_grouped_backward_input(const float* dy, const float* w, const ConvGeom& g, float* dx) {

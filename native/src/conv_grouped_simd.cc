@@ -16,10 +16,10 @@
 // Forward and backward-input are the same "pass": an output grid of pixels, each the sum over taps of
 // an input pixel times a packed weight slice. Forward reads x at (a·stride + ky·d − p, ...);
 // backward-input reads dy with the kernel flipped and in/out channels swapped, one pass per stride
-// phase (dx pixels whose row and column have a given remainder mod the stride), so no zero is ever
-// multiplied. Tiles of R pixels × 1 or 2 channel blocks keep the accumulators in registers (16 of
-// them at W = 8, 32 at W = 16: up to 12 and 14 pixels); pixels whose taps leave the input (the
-// borders) go through the same tile code with R = 1 and only the taps that land inside.
+// phase (dx pixels whose row and column have a given remainder mod the stride), so the stride's gaps
+// are never multiplied. Tiles of R pixels × 1 or 2 channel blocks keep the accumulators in registers
+// (16 of them at W = 8, 32 at W = 16: up to 12 and 14 pixels); tiles whose taps leave the input
+// (the borders) read a zero-padded copy of their few input columns.
 //
 // Backward-weight keeps 3 kernel columns × NJ input channels of accumulators for one register of
 // output channels and streams every output pixel of the batch through them; independent
@@ -292,48 +292,71 @@ void run_units(const Pass& p, const UnitPlan& plan, int u0, int u1, const RowTap
   }
 }
 
-// One output row of the grid, channel units [u0, u1): tiles of pixels outermost, so a tile's input
-// pixels stay in L1 while all those units consume them.
+// One output row of the grid, channel units [u0, u1), in tiles of nearly equal width: tiles of
+// pixels outermost, so a tile's input pixels stay in L1 while all those units consume them. A tile
+// some of whose taps leave the input (a border tile) reads a zero-padded copy of its input columns
+// instead, so that border pixels run in full tiles too (one pixel at a time, a tile's few
+// accumulators would wait on the FMA latency). Zeros add nothing, so every pixel's sum is the same.
 template <int W>
-void pass_row(const Pass& p, const UnitPlan& plan, int n, int a, int u0, int u1) {
+void pass_row(const Pass& p, const UnitPlan& plan, int n, int a, int u0, int u1, std::vector<float>& patch) {
   // Taps whose input row exists, and the columns where all of them stay inside the input.
   Tap taps[kMaxTaps];
   RowTap row[kMaxTaps];
-  int nt = 0;
+  int iys[kMaxTaps];
+  int nt = 0, dx_min = 0, dx_max = 0;
   long lo = 0, hi = p.cols;
   const long wtap = p.P ? static_cast<long>(p.P) * W : static_cast<long>(p.ipg) * W;
   for (const Tap& t : p.taps) {
     const int iy = a * p.sy + t.dy;
     if (iy < 0 || iy >= p.inH) continue;
+    dx_min = nt == 0 ? t.dx : std::min(dx_min, t.dx);
+    dx_max = nt == 0 ? t.dx : std::max(dx_max, t.dx);
     row[nt] = {(static_cast<long>(iy) * p.inW + t.dx) * p.inC, t.w * wtap};
+    iys[nt] = iy;
     taps[nt++] = t;
     // b·sx + dx ≥ 0  and  b·sx + dx ≤ inW − 1
     lo = std::max<long>(lo, t.dx >= 0 ? 0 : (-t.dx + p.sx - 1) / p.sx);
     const long last = p.inW - 1 - t.dx;
     hi = std::min<long>(hi, last < 0 ? 0 : last / p.sx + 1);
   }
-  if (hi < lo) hi = lo;
   const float* in_n = p.in + static_cast<long>(n) * p.inH * p.inW * p.inC;
   float* out_row = p.out + (static_cast<long>(n) * p.outH + p.oy0 + a * p.oys) * p.outW * p.outC;
+  // Input channels the units read.
+  const int c_lo = plan.units[u0].in_c, c_hi = plan.units[u1 - 1].in_c + (p.P ? W : p.ipg);
 
-  auto run = [&](const RowTap* ts, int count_taps, int b, int count) {
+  auto run = [&](const RowTap* ts, const float* in_b, int b, int count) {
     float* outp = out_row + (static_cast<long>(p.ox0) + static_cast<long>(b) * p.oxs) * p.outC;
-    const float* in_b = in_n + static_cast<long>(b) * p.sx * p.inC;
-    run_units<W>(p, plan, u0, u1, ts, count_taps, in_b, count, outp);
+    run_units<W>(p, plan, u0, u1, ts, nt, in_b, count, outp);
   };
-  auto border = [&](int b) {
-    RowTap inside[kMaxTaps];
-    int ni = 0;
+  // patch[slot][c][channel]: input row iys of the slot's taps, column b·sx + dx_min + c.
+  auto border = [&](int b, int count) {
+    const long c0 = static_cast<long>(b) * p.sx + dx_min;
+    const int span = (count - 1) * p.sx + dx_max - dx_min + 1;
+    int slot_iy[kMaxTaps], slots = 0;
+    RowTap padded[kMaxTaps];
     for (int t = 0; t < nt; ++t) {
-      const int ix = b * p.sx + taps[t].dx;
-      if (ix >= 0 && ix < p.inW) inside[ni++] = row[t];
+      int s = 0;
+      while (s < slots && slot_iy[s] != iys[t]) ++s;
+      if (s == slots) slot_iy[slots++] = iys[t];
+      padded[t] = {(static_cast<long>(s) * span + taps[t].dx - dx_min) * p.inC, row[t].woff};
     }
-    run(inside, ni, b, 1);
+    patch.resize(static_cast<std::size_t>(slots) * span * p.inC);
+    for (int s = 0; s < slots; ++s)
+      for (int c = 0; c < span; ++c) {
+        float* dst = patch.data() + (static_cast<std::size_t>(s) * span + c) * p.inC + c_lo;
+        const long ix = c0 + c;
+        if (ix < 0 || ix >= p.inW) std::fill(dst, dst + (c_hi - c_lo), 0.f);
+        else std::copy_n(in_n + (static_cast<long>(slot_iy[s]) * p.inW + ix) * p.inC + c_lo, c_hi - c_lo, dst);
+      }
+    run(padded, patch.data(), b, count);
   };
-  for (int b = 0; b < std::min<long>(lo, p.cols); ++b) border(b);
-  for (long b = lo; b < hi; b += plan.width)
-    run(row, nt, static_cast<int>(b), static_cast<int>(std::min<long>(plan.width, hi - b)));
-  for (long b = std::max(hi, lo); b < p.cols; ++b) border(static_cast<int>(b));
+  const int tiles = (p.cols + plan.width - 1) / plan.width;
+  for (int k = 0; k < tiles; ++k) {
+    const int b0 = static_cast<int>(static_cast<long>(k) * p.cols / tiles);
+    const int b1 = static_cast<int>(static_cast<long>(k + 1) * p.cols / tiles);
+    if (nt == 0 || (b0 >= lo && b1 <= hi)) run(row, in_n + static_cast<long>(b0) * p.sx * p.inC, b0, b1 - b0);
+    else border(b0, b1 - b0);
+  }
 }
 
 // Rows are spread over the threads; with few rows (batch 1 on small maps, fewer than 4 per thread)
@@ -346,12 +369,16 @@ void run_pass(const Pass& p, int N) {
   const int units = static_cast<int>(plan.units.size());
   const int chunks = rows >= wanted ? 1 : static_cast<int>(std::min<long>(units, (wanted + rows - 1) / rows));
   const long tasks = rows * chunks;
-#pragma omp parallel for schedule(static)
-  for (long t = 0; t < tasks; ++t) {
-    const long r = t / chunks;
-    const int c = static_cast<int>(t % chunks);
-    pass_row<W>(p, plan, static_cast<int>(r / p.rows), static_cast<int>(r % p.rows), c * units / chunks,
-                (c + 1) * units / chunks);
+#pragma omp parallel
+  {
+    std::vector<float> patch;  // border tiles' padded input
+#pragma omp for schedule(static)
+    for (long t = 0; t < tasks; ++t) {
+      const long r = t / chunks;
+      const int c = static_cast<int>(t % chunks);
+      pass_row<W>(p, plan, static_cast<int>(r / p.rows), static_cast<int>(r % p.rows), c * units / chunks,
+                  (c + 1) * units / chunks, patch);
+    }
   }
 }
 
@@ -382,13 +409,16 @@ std::vector<float> pack(Layout layout, int groups, int ipg, int opg, int ntaps, 
 }
 
 template <int W>
-bool forward_lanes(const float* x, const float* w, const ConvGeom& g, float* y) {
+bool forward_lanes(const float* x, const float* w, const ConvGeom& g, float* y, std::vector<float>* kept) {
   const int cpg = g.cpg(), kpg = g.kpg(), ntaps = g.kh * g.kw;
   const Layout layout = layout_for<W>(cpg, kpg, g.groups);
   if (!layout.ok || ntaps > kMaxTaps) return false;
-  const std::vector<float> packed = pack<W>(layout, g.groups, cpg, kpg, ntaps, [&](int gi, int o, int j, int t) {
-    return w[((static_cast<std::size_t>(gi) * kpg + o) * cpg + j) * ntaps + t];
-  });
+  std::vector<float> fresh;
+  std::vector<float>& packed = kept ? *kept : fresh;
+  if (packed.size() != static_cast<std::size_t>(g.K) * cpg * ntaps)
+    packed = pack<W>(layout, g.groups, cpg, kpg, ntaps, [&](int gi, int o, int j, int t) {
+      return w[((static_cast<std::size_t>(gi) * kpg + o) * cpg + j) * ntaps + t];
+    });
   Pass p{x,  g.H, g.W, g.C,      y,  g.Ho, g.Wo,     g.K, g.Ho,          g.Wo,   0, 1, 0, 1, g.sh, g.sw,
          {}, g.groups, cpg, kpg, layout.P, packed.data(), ntaps};
   for (int ky = 0; ky < g.kh; ++ky)
@@ -599,9 +629,11 @@ bool backward_weight_lanes(const float* dy, const float* x, const ConvGeom& g, f
 }  // namespace
 
 // The kernels at this variant's width; each returns false (having written nothing) for a shape
-// neither layout takes, and the caller falls back to the portable loops.
-bool forward(const float* x, const float* w, const ConvGeom& g, float* y) {
-  return forward_lanes<RX_VARIANT_LANES>(x, w, g, y);
+// neither layout takes, and the caller falls back to the portable loops. Forward's `kept` (or null)
+// holds the weights packed by an earlier call on the same constant weights and shape, or is empty
+// and receives them; w is not read when it is filled.
+bool forward(const float* x, const float* w, const ConvGeom& g, float* y, std::vector<float>* kept) {
+  return forward_lanes<RX_VARIANT_LANES>(x, w, g, y, kept);
 }
 bool backward_input(const float* dy, const float* w, const ConvGeom& g, float* dx) {
   return backward_input_lanes<RX_VARIANT_LANES>(dy, w, g, dx);

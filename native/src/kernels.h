@@ -3,17 +3,21 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "common.h"
 
 namespace rx {
 
-// Repacked forms of one constant weight array, kept between calls (conv_dnnl.cc). The addon attaches
-// one to each weight array marked constant and frees it with the array.
+// Repacked forms of one constant weight array, kept between calls (packed_weights.h). The addon
+// attaches one to each weight array marked constant and frees it with the array.
 struct PackedWeights;
 PackedWeights* packed_weights_new();
 void packed_weights_delete(PackedWeights* packed);
 std::size_t packed_weights_bytes(const PackedWeights* packed);
+// The slot for the grouped forward kernels' packed weights made for `key` (a kernel and grouping):
+// empty until filled, and emptied first when it holds another key's.
+std::vector<float>& packed_grouped_forward(PackedWeights* packed, long key);
 
 // Ungrouped 1x1 forward through oneDNN's convolution primitive (conv_dnnl.cc), bias and ReLU fused.
 // Returns false, having written nothing, for other shapes, maps too small to gain, or when oneDNN

@@ -1,6 +1,7 @@
 // Checks the vector grouped convolutions (native/src/conv_grouped_simd.cc) at every register width
 // against a double-precision reference, forward, backward-input and backward-weight, on ResNeXt's
-// grouped shapes and on edge cases (stride 2, dilation, 1x1 and 2x2 maps, 64 groups).
+// grouped shapes and on edge cases (stride 2, dilation, 1x1 and 2x2 maps, 64 groups, borders wider
+// than a tile); forward also a second time from the weights it packed and kept the first time.
 //
 // The same source is compiled three times here: 8 lanes for AVX2 (the addon's avx2 variant), 16
 // lanes for AVX2 (the AVX-512 variant's code, each 16-float vector split into two ymm registers by
@@ -46,7 +47,7 @@ using rx::ConvGeom;
 
 struct Kernels {
   const char* instance;
-  bool (*forward)(const float*, const float*, const ConvGeom&, float*);
+  bool (*forward)(const float*, const float*, const ConvGeom&, float*, std::vector<float>*);
   bool (*backward_input)(const float*, const float*, const ConvGeom&, float*);
   bool (*backward_weight)(const float*, const float*, const ConvGeom&, float*);
   const char* (*layout)(const ConvGeom&);
@@ -127,6 +128,9 @@ int main() {
       {2, 32, 9, 9, 32, 3, 1, 2, 2, 8},
       {2, 64, 11, 10, 64, 3, 2, 1, 2, 2},
       {1, 32, 8, 9, 32, 5, 1, 2, 1, 2},
+      // 7x7 and 5x5 kernels, whose borders span several tiles (both layouts)
+      {1, 64, 6, 20, 64, 7, 1, 3, 1, 16},
+      {2, 256, 5, 17, 256, 5, 2, 2, 1, 16},
   };
   std::vector<Kernels> instances = {RX_KERNELS(lanes8_avx2), RX_KERNELS(lanes16_avx2)};
   if (rx::cpu_isa() >= rx::Isa::avx512) instances.push_back(RX_KERNELS(lanes16_avx512));
@@ -142,17 +146,20 @@ int main() {
     for (auto* v : {&x, &w, &dy})
       for (float& e : *v) e = uniform(rng);
     const Reference want = reference(x, w, dy, g);
+    const std::vector<float> garbage(w.size(), 1e30f);
     char shape[96];
     std::snprintf(shape, sizeof shape, "%dx%dx%dx%d -> %d k%d s%d p%d d%d g%d", c.N, c.C, c.H, c.W, c.K, c.k, c.stride,
                   c.pad, c.dilation, c.groups);
     for (const Kernels& kernels : instances) {
-      std::vector<float> y(dy.size()), dx(x.size()), dw(w.size());
-      const bool ran[3] = {kernels.forward(x.data(), w.data(), g, y.data()),
+      std::vector<float> y(dy.size()), dx(x.size()), dw(w.size()), y_kept(dy.size()), kept;
+      const bool ran[4] = {kernels.forward(x.data(), w.data(), g, y.data(), &kept),
                            kernels.backward_input(dy.data(), w.data(), g, dx.data()),
-                           kernels.backward_weight(dy.data(), x.data(), g, dw.data())};
-      const char* ops[3] = {"forward", "backward-input", "backward-weight"};
-      const double errors[3] = {error(y, want.y), error(dx, want.dx), error(dw, want.dw)};
-      for (int op = 0; op < 3; ++op) {
+                           kernels.backward_weight(dy.data(), x.data(), g, dw.data()),
+                           // the packing kept by the first call, with w no longer there to read
+                           kernels.forward(x.data(), garbage.data(), g, y_kept.data(), &kept)};
+      const char* ops[4] = {"forward", "backward-input", "backward-weight", "forward, kept weights"};
+      const double errors[4] = {error(y, want.y), error(dx, want.dx), error(dw, want.dw), error(y_kept, want.y)};
+      for (int op = 0; op < 4; ++op) {
         declined = declined || !ran[op];
         char value[32] = "null";
         if (ran[op]) std::snprintf(value, sizeof value, "%.3e", errors[op]);

@@ -3,6 +3,7 @@
  * the native check program (native/test/grouped_lanes_check.cc, built with the addon) runs the
  * 8-lane AVX2 kernels, the 16-lane kernels of the AVX-512 variant compiled for AVX2 (so their
  * layouts are checked on any AVX2 CPU), and the AVX-512 build itself where the CPU has AVX-512.
+ * Forward runs a second time from the packing it kept, with the weights overwritten.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -50,10 +51,17 @@ describe.runIf(info !== null && info.cpuIsa !== 'portable' && existsSync(program
       expect(layouts('lanes16_avx2')).toEqual(['block', 'diagonal 4', 'diagonal 8']);
     });
 
-    it('matches the reference forward, backward-input and backward-weight', () => {
+    it('matches the reference forward (also from kept weights), backward-input and backward-weight', () => {
       const worst = report.results.filter((r) => r.error === null || r.error > 2e-6);
       expect(worst, JSON.stringify(worst.slice(0, 5))).toEqual([]);
-      expect(report.results.length).toBeGreaterThanOrEqual(13 * 3 * 2);
+      expect(report.results.length).toBeGreaterThanOrEqual(15 * 4 * 2);
+      const ops = new Set(report.results.map((r) => r.op));
+      expect([...ops].sort()).toEqual([
+        'backward-input',
+        'backward-weight',
+        'forward',
+        'forward, kept weights',
+      ]);
     });
   },
 );

@@ -275,6 +275,57 @@ describe.runIf(native !== null)('native kernels match the reference', () => {
     }
   });
 
+  it('grouped conv2d with constant weights packs them once, in every ISA variant', () => {
+    const levels = (['portable', 'avx2', 'avx512'] as const).filter(
+      (_, i, all) => i <= all.indexOf(nativeInfo()!.cpuIsa),
+    );
+    // [C, H, groups]: ResNeXt's 4 and 32 channels per group (diagonal and block layouts), at 7x7
+    for (const [C, H, groups] of [
+      [128, 7, 32],
+      [256, 7, 8],
+    ] as const) {
+      const g = {
+        batch: 1,
+        inChannels: C,
+        inHeight: H,
+        inWidth: H,
+        outChannels: C,
+        outHeight: H,
+        outWidth: H,
+        kernelH: 3,
+        kernelW: 3,
+        strideH: 1,
+        strideW: 1,
+        padH: 1,
+        padW: 1,
+        dilationH: 1,
+        dilationW: 1,
+        groups,
+      };
+      const x = randn(1, C, H, H).toFormat('nhwc').dataSync();
+      const weight = randn(C, C / groups, 3, 3).dataSync();
+      for (const isa of levels) {
+        const was = setKernelIsa(isa);
+        try {
+          const conv = (w: Float32Array, constant: boolean): Float32Array => {
+            const y = new Float32Array(H * H * C);
+            native!.conv2d(x, w, null, g, y, undefined, constant ? { constant: true } : undefined);
+            return y;
+          };
+          const w = weight.slice();
+          const plain = conv(w, false);
+          expect(conv(w, true), `${isa} ${C}/${groups}`).toEqual(plain);
+          // the values promised constant are read once: later calls use the kept packing
+          w.fill(0);
+          expect(conv(w, true), `${isa} ${C}/${groups}, kept`).toEqual(plain);
+          expect(conv(w, false).every((v) => v === 0)).toBe(true);
+        } finally {
+          setKernelIsa(was);
+        }
+      }
+    }
+  });
+
   it('conv2d with dilation 2 (pair and block kernels, stride 1 and 2)', () => {
     // [C, H, W, K, stride, pad]; groups 2: 4 per group takes the pair kernel, 16 the block kernel
     for (const [C, H, W, K, stride, pad] of [

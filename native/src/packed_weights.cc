@@ -1,0 +1,24 @@
+// Lifetime and accounting of PackedWeights (packed_weights.h); the kernels fill its slots.
+#include "packed_weights.h"
+
+#include "kernels.h"
+
+namespace rx {
+
+PackedWeights* packed_weights_new() { return new PackedWeights(); }
+void packed_weights_delete(PackedWeights* packed) { delete packed; }
+
+std::size_t packed_weights_bytes(const PackedWeights* packed) {
+  const std::size_t pointwise = packed->pointwise ? packed->pointwise.get_desc().get_size() : 0;
+  return pointwise + packed->grouped.capacity() * sizeof(float);
+}
+
+std::vector<float>& packed_grouped_forward(PackedWeights* packed, long key) {
+  if (packed->grouped_key != key) {
+    std::vector<float>().swap(packed->grouped);
+    packed->grouped_key = key;
+  }
+  return packed->grouped;
+}
+
+}  // namespace rx
