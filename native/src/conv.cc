@@ -1,5 +1,6 @@
 // Convolution entry points: choose the algorithm for a shape and add or reduce the bias.
-//   1x1 forward, large maps oneDNN's convolution primitive (conv_dnnl.cc)
+//   groups = 1 forward       oneDNN's convolution primitive (conv_dnnl.cc), tail fused, unless the
+//                            map is too small to repay reordering changing weights
 //   1x1, or groups = 1      GEMM (conv_gemm.cc)
 //   grouped k×k             direct kernels (conv_grouped.cc)
 // Compiled once per ISA variant (variants/*.cc, dispatch.cc).
@@ -18,17 +19,11 @@ bool use_gemm(const ConvGeom& g) { return g.pointwise() || g.groups == 1; }
 
 void conv2d_forward(const float* x, const float* w, const float* bias, const ConvGeom& g, float* y,
                     const Epilogue& epilogue, PackedWeights* packed) {
+  if (conv_dnnl_forward(x, w, bias, g, epilogue, y, packed)) return;
   const float* res = epilogue.residual;
-  bool relu = epilogue.relu;
-  // With a residual the ReLU waits for the add, so only bias and a lone ReLU go into the primitive.
-  if (conv_dnnl_pointwise_forward(x, w, bias, g, relu && !res, y, packed)) {
-    bias = nullptr;
-    relu = relu && res;
-  } else if (use_gemm(g)) {
-    conv_gemm_forward(x, w, g, y);
-  } else {
-    conv_grouped_forward(x, w, g, y, packed);
-  }
+  const bool relu = epilogue.relu;
+  if (use_gemm(g)) conv_gemm_forward(x, w, g, y);
+  else conv_grouped_forward(x, w, g, y, packed);
   if (!bias && !res && !relu) return;
   // One pass for the rest of the tail: y = relu?(y + bias? + residual?).
   const index_t P = static_cast<index_t>(g.N) * g.Ho * g.Wo;

@@ -19,13 +19,13 @@ std::size_t packed_weights_bytes(const PackedWeights* packed);
 // empty until filled, and emptied first when it holds another key's.
 std::vector<float>& packed_grouped_forward(PackedWeights* packed, long key);
 
-// Ungrouped 1x1 forward through oneDNN's convolution primitive (conv_dnnl.cc), bias and ReLU fused.
-// Returns false, having written nothing, for other shapes, maps too small to gain, or when oneDNN
-// declines the shape. oneDNN chooses its own ISA at run time, so this is built once.
-// With `packed` (weights the caller promises never change), the blocked weights the primitive reads
-// are kept there and reused while their layout still fits, instead of reordered on every call.
-bool conv_dnnl_pointwise_forward(const float* x, const float* w, const float* bias, const ConvGeom& g, bool relu,
-                                 float* y, PackedWeights* packed);
+// Ungrouped forward through oneDNN's convolution primitive (conv_dnnl.cc), bias, residual and ReLU
+// fused. Returns false, having written nothing, for grouped or dilated shapes, maps too small to
+// gain, or when oneDNN declines the shape. oneDNN chooses its own ISA at run time, so this is built
+// once. With `packed` (weights the caller promises never change), the blocked weights the primitive
+// reads are kept there and reused while their layout still fits, instead of reordered on every call.
+bool conv_dnnl_forward(const float* x, const float* w, const float* bias, const ConvGeom& g, const Epilogue& epilogue,
+                       float* y, PackedWeights* packed);
 
 struct SgdOptions {
   double lr, momentum, dampening, weight_decay;

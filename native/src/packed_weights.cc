@@ -9,8 +9,8 @@ PackedWeights* packed_weights_new() { return new PackedWeights(); }
 void packed_weights_delete(PackedWeights* packed) { delete packed; }
 
 std::size_t packed_weights_bytes(const PackedWeights* packed) {
-  const std::size_t pointwise = packed->pointwise ? packed->pointwise.get_desc().get_size() : 0;
-  return pointwise + packed->grouped.capacity() * sizeof(float);
+  const std::size_t dnnl_bytes = packed->dnnl_weights ? packed->dnnl_weights.get_desc().get_size() : 0;
+  return dnnl_bytes + packed->grouped.capacity() * sizeof(float);
 }
 
 std::vector<float>& packed_grouped_forward(PackedWeights* packed, long key) {

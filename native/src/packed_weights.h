@@ -9,7 +9,7 @@
 namespace rx {
 
 struct PackedWeights {
-  dnnl::memory pointwise;  // oneDNN's 1x1 primitive's blocked weights (empty until its first call)
+  dnnl::memory dnnl_weights;  // oneDNN's convolution primitive's blocked weights (empty until its first call)
   // The grouped forward kernels' packed weights, and the packing they were made for (grouped_key:
   // the variant's lane width and the group count); empty until the first call.
   std::vector<float> grouped;

@@ -228,9 +228,10 @@ export abstract class Module {
   /**
    * For a model's inference copy that nothing will train or load into: turns off every parameter's
    * gradient and marks the storage of parameters and buffers constant, so backends may keep
-   * repacked forms of the weights between calls (the native backend keeps oneDNN's blocked 1x1
-   * convolution weights, as inference engines prepack at load). Afterwards copy_, loadStateDict and
-   * optimizers refuse these tensors.
+   * repacked forms of the weights between calls (the native backend keeps oneDNN's blocked
+   * convolution weights and the grouped kernels' packing, as inference engines prepack at load), and
+   * may run them through other kernels: outputs agree with the unfrozen model's to float rounding.
+   * Afterwards copy_, loadStateDict and optimizers refuse these tensors.
    */
   freezeForInference(): this {
     for (const p of this.parameters()) {

@@ -202,6 +202,9 @@ describe.runIf(native !== null)('native kernels match the reference', () => {
     // 128 output pixels or more: forward through oneDNN's convolution primitive, bias fused.
     ['1x1 on a large map (oneDNN primitive)', 2, 12, 24, 23, 16, 1, 1, 0, 1, true],
     ['1x1 stride 2 on a large map (oneDNN primitive)', 2, 12, 47, 45, 24, 1, 2, 0, 1, false],
+    // 1024 output pixels or more: k×k ungrouped forward through the primitive too.
+    ['7x7 stride 2 stem on a large map (oneDNN primitive)', 2, 3, 67, 61, 16, 7, 2, 3, 1, true],
+    ['dense 3x3 stride 2 on a large map (oneDNN primitive)', 1, 13, 70, 67, 11, 3, 2, 1, 1, false],
     ['5x5 grouped, pad 2', 1, 16, 8, 9, 16, 5, 1, 2, 2, false],
     // The last stages of a 32x32 input: 2x2, 1x1 and stride 2 onto 1x1.
     ['pair kernel on 1x1 maps', 4, 128, 1, 1, 128, 3, 1, 1, 32, false],

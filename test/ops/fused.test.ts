@@ -112,19 +112,23 @@ for (const backend of testBackends()) {
       expect(withGrad).toEqual(byHand);
     });
 
-    it('1x1 conv2d on a large map (the native backend fuses bias and ReLU in oneDNN) equals the composition', () => {
-      for (const [H, W, stride] of [
-        [24, 23, 1],
-        [47, 45, 2],
+    it('ungrouped conv2d on a large map (the native backend fuses bias, residual and ReLU in oneDNN) equals the composition', () => {
+      // [C, H, W, kernel, stride, pad]: 1x1 and 1x1 stride 2, 3x3 stride 2, the 7x7 stem on 3 channels
+      for (const [C, H, W, k, stride, pad] of [
+        [12, 24, 23, 1, 1, 0],
+        [12, 47, 45, 1, 2, 0],
+        [12, 70, 67, 3, 2, 1],
+        [3, 67, 61, 7, 2, 3],
       ] as const) {
-        const big = randn(2, 12, H, W);
-        const w = randn(16, 12, 1, 1);
+        const big = randn(2, C, H, W);
+        const w = randn(16, C, k, k);
         const b = randn(16);
-        const conv = F.conv2d(big, w, b, { stride });
+        const options = { stride, padding: pad };
+        const conv = F.conv2d(big, w, b, options);
         const r = randn(...conv.shape);
-        const fused = noGrad(() => F.conv2d(big, w, b, { stride, relu: true }));
+        const fused = noGrad(() => F.conv2d(big, w, b, { ...options, relu: true }));
         expect(fused.toArray()).toEqual(F.relu(conv).toArray());
-        const withResidual = noGrad(() => F.conv2d(big, w, b, { stride, residual: r, relu: true }));
+        const withResidual = noGrad(() => F.conv2d(big, w, b, { ...options, residual: r, relu: true }));
         expect(withResidual.toArray()).toEqual(F.relu(F.add(conv, r)).toArray());
       }
     });
