@@ -8,6 +8,7 @@
         "native/src/cpu.cc",
         "native/src/dispatch.cc",
         "native/src/gemm.cc",
+        "native/src/layout.cc",
         "native/src/packed_weights.cc",
         "native/src/variants/avx2.cc",
         "native/src/variants/avx512.cc",

@@ -236,6 +236,20 @@ Napi::Value TrimMemory(const Napi::CallbackInfo& info) {
 #endif
 }
 
+// convertFormat(src, N, C, H, W, toNhwc, dst): 4-D activations NCHW → NHWC (toNhwc) or back.
+Napi::Value ConvertFormat(const Napi::CallbackInfo& info) {
+  const index_t N = num(info, 1, "N"), C = num(info, 2, "C"), H = num(info, 3, "H"), W = num(info, 4, "W");
+  if (N < 0 || C < 0 || H < 0 || W < 0) fail(info.Env(), "convertFormat: negative dimension");
+  if (!info[5].IsBoolean()) fail(info.Env(), "convertFormat: toNhwc must be a boolean");
+  const index_t n = N * C * H * W;
+  const float* src = f32(info, 0, "src", n);
+  float* dst = f32(info, 6, "dst", n);
+  if (src == dst && n > 0) fail(info.Env(), "convertFormat: src and dst must be different arrays");
+  rx::convert_format(src, static_cast<int>(N), static_cast<int>(C), static_cast<int>(H * W),
+                     info[5].As<Napi::Boolean>().Value(), dst);
+  return info.Env().Undefined();
+}
+
 // Best-of-`repeats` GFLOP/s of an n×n×n sgemm through the same GEMM the kernels use.
 Napi::Value SgemmGflops(const Napi::CallbackInfo& info) {
   const index_t n = num(info, 0, "n"), repeats = num(info, 1, "repeats");
@@ -512,6 +526,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"trimMemory", TrimMemory},
       {"setKernelIsa", SetKernelIsa},
       {"sgemmGflops", SgemmGflops},
+      {"convertFormat", ConvertFormat},
   };
   // Backend methods by their names in backend.ts.
   const Entry kernels[] = {

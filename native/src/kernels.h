@@ -27,6 +27,9 @@ std::vector<float>& packed_grouped_forward(PackedWeights* packed, long key);
 bool conv_dnnl_forward(const float* x, const float* w, const float* bias, const ConvGeom& g, const Epilogue& epilogue,
                        float* y, PackedWeights* packed);
 
+// 4-D activations from NCHW to NHWC (to_nhwc) or back, src and dst of N·C·HW floats (layout.cc).
+void convert_format(const float* src, int N, int C, int HW, bool to_nhwc, float* dst);
+
 struct SgdOptions {
   double lr, momentum, dampening, weight_decay;
   bool nesterov, first;

@@ -46,6 +46,40 @@ export function nhwcToNchw(
   }
 }
 
+/** Converts host arrays of a 4-D shape [N, C, H, W] to NHWC (toNhwc) or back to NCHW. */
+export type HostFormatConverter = (
+  src: Float32Array,
+  shape: readonly [number, number, number, number],
+  toNhwc: boolean,
+  dst: Float32Array,
+) => void;
+
+/** Below this many elements a native call costs more than the loops above. */
+const MIN_INSTALLED_LENGTH = 4096;
+let installed: HostFormatConverter | null = null;
+
+/**
+ * Installs a faster converter for host arrays (the native addon's, when it loads); the result is
+ * the same permutation of the values. Returns the previous one (null: the loops above).
+ */
+export function setHostFormatConverter(converter: HostFormatConverter | null): HostFormatConverter | null {
+  const previous = installed;
+  installed = converter;
+  return previous;
+}
+
+/** Host arrays to NHWC (toNhwc) or NCHW, through the installed converter for large ones. */
+export function convertHostFormat(
+  src: Float32Array,
+  shape: readonly [number, number, number, number],
+  toNhwc: boolean,
+  dst: Float32Array,
+): void {
+  if (installed && src.length >= MIN_INSTALLED_LENGTH) return installed(src, shape, toNhwc, dst);
+  const [N, C, H, W] = shape;
+  (toNhwc ? nchwToNhwc : nhwcToNchw)(src, N, C, H, W, dst);
+}
+
 /** Whether both formats order this shape's elements identically (C = 1 or H·W = 1). */
 export function formatsAgree(shape: readonly number[]): boolean {
   return shape.length !== 4 || shape[1] === 1 || shape[2]! * shape[3]! === 1;

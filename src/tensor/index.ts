@@ -1,5 +1,11 @@
 export { Tensor, type TensorOptions } from './tensor.js';
-export { type MemoryFormat, nchwToNhwc, nhwcToNchw } from './format.js';
+export {
+  type MemoryFormat,
+  type HostFormatConverter,
+  nchwToNhwc,
+  nhwcToNchw,
+  setHostFormatConverter,
+} from './format.js';
 export {
   type Device,
   type AcceleratorDevice,

@@ -2,7 +2,7 @@ import type { GradNode } from '../autograd/node.js';
 import { allocate, type DType, type StorageOf } from './dtype.js';
 import { defaultGenerator, type Generator } from './rng.js';
 import { checkShape, formatShape, numel, type Shape } from './shape.js';
-import { formatsAgree, nchwToNhwc, nhwcToNchw, type MemoryFormat } from './format.js';
+import { convertHostFormat, formatsAgree, type MemoryFormat } from './format.js';
 import { deviceMemory, type AcceleratorDevice, type Device, type DeviceBuffer } from './device.js';
 import { outputStorage, Storage, storageFor } from './storage.js';
 
@@ -183,7 +183,7 @@ export class Tensor<D extends DType = 'float32'> {
         target,
       );
     } else {
-      (format === 'nhwc' ? nchwToNhwc : nhwcToNchw)(this.dataSync() as Float32Array, N, C, H, W, out.data);
+      convertHostFormat(this.dataSync() as Float32Array, [N, C, H, W], format === 'nhwc', out.data);
     }
     return new Tensor(out as unknown as Storage<D>, this.shape, this.dtype, { format });
   }

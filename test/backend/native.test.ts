@@ -16,7 +16,9 @@ import {
   Generator,
   nativeBackend,
   nativeInfo,
+  nchwToNhwc,
   setBackend,
+  setHostFormatConverter,
   Tensor,
   tsBackend,
   type Backend,
@@ -327,6 +329,33 @@ describe.runIf(native !== null)('native kernels match the reference', () => {
         }
       }
     }
+  });
+
+  it("converts memory formats with the addon's transpose, as the TypeScript loops do", () => {
+    const installed = setHostFormatConverter(null);
+    expect(installed, 'the addon installs its converter when it loads').not.toBeNull();
+    try {
+      // odd sizes (partial tiles), a 3-channel image, and one image of many channels on a small map
+      for (const [N, C, H, W] of [
+        [2, 37, 17, 29],
+        [1, 3, 224, 224],
+        [3, 2048, 7, 7],
+      ] as const) {
+        const nchw = randn(N, C, H, W).dataSync();
+        const byLoops = new Float32Array(nchw.length);
+        nchwToNhwc(nchw, N, C, H, W, byLoops);
+        const byAddon = new Float32Array(nchw.length);
+        installed!(nchw, [N, C, H, W], true, byAddon);
+        expect(byAddon, `${N}x${C}x${H}x${W} to nhwc`).toEqual(byLoops);
+        const back = new Float32Array(nchw.length);
+        installed!(byAddon, [N, C, H, W], false, back);
+        expect(back, `${N}x${C}x${H}x${W} back to nchw`).toEqual(nchw);
+      }
+    } finally {
+      setHostFormatConverter(installed);
+    }
+    const t = randn(2, 37, 17, 29);
+    expect(t.toFormat('nhwc').toFormat('nchw').toArray()).toEqual(t.toArray());
   });
 
   it('conv2d with dilation 2 (pair and block kernels, stride 1 and 2)', () => {

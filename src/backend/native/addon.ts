@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { setHostFormatConverter } from '../../tensor/format.js';
 import { packageRoot } from '../../util/package-root.js';
 import type { Backend, KernelName } from '../backend.js';
 import type { hostSmallKernels } from '../ts/index.js';
@@ -43,6 +44,16 @@ export interface NativeAddon {
   /** Selects the kernels' variant; returns the previous one; throws when the CPU or build lacks it. */
   setKernelIsa(isa: KernelIsa): KernelIsa;
   sgemmGflops(n: number, repeats: number): number;
+  /** 4-D activations NCHW → NHWC (toNhwc) or back, between two distinct arrays of N·C·H·W floats. */
+  convertFormat(
+    src: Float32Array,
+    N: number,
+    C: number,
+    H: number,
+    W: number,
+    toNhwc: boolean,
+    dst: Float32Array,
+  ): void;
   readonly kernels: Pick<Backend, NativeKernelName>;
 }
 
@@ -65,6 +76,9 @@ export function loadAddon(): { addon: NativeAddon | null; reason: string } {
       applyIsaVariable(addon);
       const threads = Number(process.env.RESNEXT_THREADS);
       if (Number.isInteger(threads) && threads > 0) addon.setThreads(threads);
+      setHostFormatConverter((src, [N, C, H, W], toNhwc, dst) =>
+        addon.convertFormat(src, N, C, H, W, toNhwc, dst),
+      );
       cached = { addon, reason: '' };
     }
   } catch (err) {
