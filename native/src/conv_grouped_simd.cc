@@ -292,6 +292,58 @@ void run_units(const Pass& p, const UnitPlan& plan, int u0, int u1, const RowTap
   }
 }
 
+// The taps of one output row whose input row exists, and the grid columns [lo, hi) where all of
+// them stay inside the input.
+struct RowTaps {
+  RowTap at[kMaxTaps];
+  int dx[kMaxTaps], iy[kMaxTaps];
+  int n = 0, dx_min = 0, dx_max = 0;
+  long lo = 0, hi = 0;
+};
+
+template <int W>
+void row_taps(const Pass& p, int a, RowTaps& r) {
+  r.hi = p.cols;
+  const long wtap = p.P ? static_cast<long>(p.P) * W : static_cast<long>(p.ipg) * W;
+  for (const Tap& t : p.taps) {
+    const int iy = a * p.sy + t.dy;
+    if (iy < 0 || iy >= p.inH) continue;
+    r.dx_min = r.n == 0 ? t.dx : std::min(r.dx_min, t.dx);
+    r.dx_max = r.n == 0 ? t.dx : std::max(r.dx_max, t.dx);
+    r.at[r.n] = {(static_cast<long>(iy) * p.inW + t.dx) * p.inC, t.w * wtap};
+    r.dx[r.n] = t.dx;
+    r.iy[r.n++] = iy;
+    // b·sx + dx ≥ 0  and  b·sx + dx ≤ inW − 1
+    r.lo = std::max<long>(r.lo, t.dx >= 0 ? 0 : (-t.dx + p.sx - 1) / p.sx);
+    const long last = p.inW - 1 - t.dx;
+    r.hi = std::min<long>(r.hi, last < 0 ? 0 : last / p.sx + 1);
+  }
+}
+
+// A border tile's input: patch[slot][c][channel] holds input row `slot`'s column b·sx + dx_min + c
+// (zeros outside the input), channels [c_lo, c_hi) of each pixel; `padded` gets the taps' offsets
+// into it. The slots are the distinct input rows of the taps.
+void pad_border(const Pass& p, const RowTaps& r, const float* in_n, int b, int count, int c_lo, int c_hi,
+                std::vector<float>& patch, RowTap* padded) {
+  const long c0 = static_cast<long>(b) * p.sx + r.dx_min;
+  const int span = (count - 1) * p.sx + r.dx_max - r.dx_min + 1;
+  int slot_iy[kMaxTaps], slots = 0;
+  for (int t = 0; t < r.n; ++t) {
+    int s = 0;
+    while (s < slots && slot_iy[s] != r.iy[t]) ++s;
+    if (s == slots) slot_iy[slots++] = r.iy[t];
+    padded[t] = {(static_cast<long>(s) * span + r.dx[t] - r.dx_min) * p.inC, r.at[t].woff};
+  }
+  patch.resize(static_cast<std::size_t>(slots) * span * p.inC);
+  for (int s = 0; s < slots; ++s)
+    for (int c = 0; c < span; ++c) {
+      float* dst = patch.data() + (static_cast<std::size_t>(s) * span + c) * p.inC + c_lo;
+      const long ix = c0 + c;
+      if (ix < 0 || ix >= p.inW) std::fill(dst, dst + (c_hi - c_lo), 0.f);
+      else std::copy_n(in_n + (static_cast<long>(slot_iy[s]) * p.inW + ix) * p.inC + c_lo, c_hi - c_lo, dst);
+    }
+}
+
 // One output row of the grid, channel units [u0, u1), in tiles of nearly equal width: tiles of
 // pixels outermost, so a tile's input pixels stay in L1 while all those units consume them. A tile
 // some of whose taps leave the input (a border tile) reads a zero-padded copy of its input columns
@@ -299,63 +351,24 @@ void run_units(const Pass& p, const UnitPlan& plan, int u0, int u1, const RowTap
 // accumulators would wait on the FMA latency). Zeros add nothing, so every pixel's sum is the same.
 template <int W>
 void pass_row(const Pass& p, const UnitPlan& plan, int n, int a, int u0, int u1, std::vector<float>& patch) {
-  // Taps whose input row exists, and the columns where all of them stay inside the input.
-  Tap taps[kMaxTaps];
-  RowTap row[kMaxTaps];
-  int iys[kMaxTaps];
-  int nt = 0, dx_min = 0, dx_max = 0;
-  long lo = 0, hi = p.cols;
-  const long wtap = p.P ? static_cast<long>(p.P) * W : static_cast<long>(p.ipg) * W;
-  for (const Tap& t : p.taps) {
-    const int iy = a * p.sy + t.dy;
-    if (iy < 0 || iy >= p.inH) continue;
-    dx_min = nt == 0 ? t.dx : std::min(dx_min, t.dx);
-    dx_max = nt == 0 ? t.dx : std::max(dx_max, t.dx);
-    row[nt] = {(static_cast<long>(iy) * p.inW + t.dx) * p.inC, t.w * wtap};
-    iys[nt] = iy;
-    taps[nt++] = t;
-    // b·sx + dx ≥ 0  and  b·sx + dx ≤ inW − 1
-    lo = std::max<long>(lo, t.dx >= 0 ? 0 : (-t.dx + p.sx - 1) / p.sx);
-    const long last = p.inW - 1 - t.dx;
-    hi = std::min<long>(hi, last < 0 ? 0 : last / p.sx + 1);
-  }
+  RowTaps r;
+  row_taps<W>(p, a, r);
   const float* in_n = p.in + static_cast<long>(n) * p.inH * p.inW * p.inC;
   float* out_row = p.out + (static_cast<long>(n) * p.outH + p.oy0 + a * p.oys) * p.outW * p.outC;
   // Input channels the units read.
   const int c_lo = plan.units[u0].in_c, c_hi = plan.units[u1 - 1].in_c + (p.P ? W : p.ipg);
-
-  auto run = [&](const RowTap* ts, const float* in_b, int b, int count) {
-    float* outp = out_row + (static_cast<long>(p.ox0) + static_cast<long>(b) * p.oxs) * p.outC;
-    run_units<W>(p, plan, u0, u1, ts, nt, in_b, count, outp);
-  };
-  // patch[slot][c][channel]: input row iys of the slot's taps, column b·sx + dx_min + c.
-  auto border = [&](int b, int count) {
-    const long c0 = static_cast<long>(b) * p.sx + dx_min;
-    const int span = (count - 1) * p.sx + dx_max - dx_min + 1;
-    int slot_iy[kMaxTaps], slots = 0;
-    RowTap padded[kMaxTaps];
-    for (int t = 0; t < nt; ++t) {
-      int s = 0;
-      while (s < slots && slot_iy[s] != iys[t]) ++s;
-      if (s == slots) slot_iy[slots++] = iys[t];
-      padded[t] = {(static_cast<long>(s) * span + taps[t].dx - dx_min) * p.inC, row[t].woff};
-    }
-    patch.resize(static_cast<std::size_t>(slots) * span * p.inC);
-    for (int s = 0; s < slots; ++s)
-      for (int c = 0; c < span; ++c) {
-        float* dst = patch.data() + (static_cast<std::size_t>(s) * span + c) * p.inC + c_lo;
-        const long ix = c0 + c;
-        if (ix < 0 || ix >= p.inW) std::fill(dst, dst + (c_hi - c_lo), 0.f);
-        else std::copy_n(in_n + (static_cast<long>(slot_iy[s]) * p.inW + ix) * p.inC + c_lo, c_hi - c_lo, dst);
-      }
-    run(padded, patch.data(), b, count);
-  };
   const int tiles = (p.cols + plan.width - 1) / plan.width;
   for (int k = 0; k < tiles; ++k) {
     const int b0 = static_cast<int>(static_cast<long>(k) * p.cols / tiles);
     const int b1 = static_cast<int>(static_cast<long>(k + 1) * p.cols / tiles);
-    if (nt == 0 || (b0 >= lo && b1 <= hi)) run(row, in_n + static_cast<long>(b0) * p.sx * p.inC, b0, b1 - b0);
-    else border(b0, b1 - b0);
+    float* outp = out_row + (static_cast<long>(p.ox0) + static_cast<long>(b0) * p.oxs) * p.outC;
+    if (r.n == 0 || (b0 >= r.lo && b1 <= r.hi)) {
+      run_units<W>(p, plan, u0, u1, r.at, r.n, in_n + static_cast<long>(b0) * p.sx * p.inC, b1 - b0, outp);
+    } else {
+      RowTap padded[kMaxTaps];
+      pad_border(p, r, in_n, b0, b1 - b0, c_lo, c_hi, patch, padded);
+      run_units<W>(p, plan, u0, u1, padded, r.n, patch.data(), b1 - b0, outp);
+    }
   }
 }
 
