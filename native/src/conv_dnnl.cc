@@ -13,6 +13,7 @@
 // building the descriptor and primitive again costs about 14 µs a call.
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <string>
 #include <unordered_map>
 
 #include "kernels.h"
@@ -68,6 +69,9 @@ bool conv_dnnl_forward(const float* x, const float* w, const float* bias, const 
     if (epilogue.relu) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
     attr.set_post_ops(ops);
     const dnnl::convolution_forward::primitive_desc pd(desc, attr, engine);
+    // oneDNN's reference kernels (its fallback for shapes or post-ops no optimised kernel takes)
+    // are far slower than GEMM.
+    if (std::string(pd.impl_info_str()).rfind("ref", 0) == 0) return false;
     memory user_w(user_w_md, engine, const_cast<float*>(w));
     memory prim_w = user_w;
     if (pd.weights_desc() != user_w_md) {
