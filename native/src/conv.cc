@@ -1,7 +1,7 @@
 // Convolution entry points: choose the algorithm for a shape and add or reduce the bias.
-//   groups = 1 forward       oneDNN's convolution primitive (conv_dnnl.cc), tail fused, unless the
-//                            map is too small to repay reordering changing weights
-//   1x1, or groups = 1      GEMM (conv_gemm.cc)
+//   forward, groups = 1     oneDNN's convolution primitive (conv_dnnl.cc), bias and residual fused,
+//                           unless it declines (maps too small to repay reordering changing weights)
+//   1x1, or groups = 1      GEMM (conv_gemm.cc): the backward passes and the declined forwards
 //   grouped k×k             direct kernels (conv_grouped.cc)
 // Compiled once per ISA variant (variants/*.cc, dispatch.cc).
 #include <omp.h>
@@ -19,14 +19,21 @@ bool use_gemm(const ConvGeom& g) { return g.pointwise() || g.groups == 1; }
 
 void conv2d_forward(const float* x, const float* w, const float* bias, const ConvGeom& g, float* y,
                     const Epilogue& epilogue, PackedWeights* packed) {
-  if (conv_dnnl_forward(x, w, bias, g, epilogue, y, packed)) return;
   const float* res = epilogue.residual;
   const bool relu = epilogue.relu;
+  const index_t P = static_cast<index_t>(g.N) * g.Ho * g.Wo;
+  if (conv_dnnl_forward(x, w, bias, g, res, y, packed)) {
+    // The ReLU is ours: oneDNN's (a max with 0) turns NaN into 0, where torch.relu lets it through.
+    if (relu) {
+#pragma omp parallel for simd schedule(static)
+      for (index_t i = 0; i < P * g.K; ++i) y[i] = y[i] <= 0.f ? 0.f : y[i];
+    }
+    return;
+  }
   if (use_gemm(g)) conv_gemm_forward(x, w, g, y);
   else conv_grouped_forward(x, w, g, y, packed);
   if (!bias && !res && !relu) return;
   // One pass for the rest of the tail: y = relu?(y + bias? + residual?).
-  const index_t P = static_cast<index_t>(g.N) * g.Ho * g.Wo;
 #pragma omp parallel for schedule(static)
   for (index_t p = 0; p < P; ++p) {
     float* yp = y + p * g.K;

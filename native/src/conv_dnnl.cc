@@ -1,14 +1,15 @@
 // Ungrouped convolution forward through oneDNN's convolution primitive, NHWC:
-//   x [N, H, W, C] → y [N, Ho, Wo, K] = relu?(conv(x, w) + bias? + residual?)
+//   x [N, H, W, C] → y [N, Ho, Wo, K] = conv(x, w) + bias? + residual?
 //   w [K, C, kh, kw] (PyTorch's oihw), reordered into the blocked layout the primitive chooses: on
 //   every call (weights change every training step), or once for weights marked constant, whose
 //   blocked copy PackedWeights keeps (an inference copy's weights; the reorder is a strided pass over
 //   the weights, about 4% of a batch-1 ResNeXt-50 inference here).
-// The tail runs as the primitive's post-ops (a binary add of the residual, then ReLU) while each
-// output tile is in registers, in the order our own tail pass adds them.
+// The residual is the primitive's binary-add post-op, added while each output tile is in registers,
+// in the order our own tail pass adds it. A ReLU stays the caller's: oneDNN's (a max with 0) turns
+// NaN into 0, where torch.relu lets NaN through.
 // On this CPU the primitives are oneDNN's jit_1x1:avx2 (1x1) and jit:avx2 (k×k) kernels. Measured
-// against dnnl_sgemm plus our own tail pass: the 1x1 forward is 10-20% faster on ResNeXt-50's 1x1
-// shapes, the 7x7 stem 1.5x, ResNet's 3x3 layers 1.1-2.5x (weights kept); the backward passes were
+// against dnnl_sgemm plus our own tail pass (ReLU fused then): the 1x1 forward 10-20% faster on
+// ResNeXt-50's 1x1 shapes, the 7x7 stem 1.5x, ResNet's 3x3 layers 1.1-2.5x (weights kept); the backward passes were
 // slower through oneDNN and stay on GEMM (conv_gemm.cc). oneDNN caches the generated kernels itself:
 // building the descriptor and primitive again costs about 14 µs a call.
 #include <oneapi/dnnl/dnnl.hpp>
@@ -41,7 +42,7 @@ bool takes(const ConvGeom& g, bool constant) {
 
 }  // namespace
 
-bool conv_dnnl_forward(const float* x, const float* w, const float* bias, const ConvGeom& g, const Epilogue& epilogue,
+bool conv_dnnl_forward(const float* x, const float* w, const float* bias, const ConvGeom& g, const float* residual,
                        float* y, PackedWeights* packed) {
   if (!takes(g, packed != nullptr)) return false;
   using dnnl::memory;
@@ -65,8 +66,7 @@ bool conv_dnnl_forward(const float* x, const float* w, const float* bias, const 
                                                              dst_md, strides, padding, padding);
     dnnl::primitive_attr attr;
     dnnl::post_ops ops;
-    if (epilogue.residual) ops.append_binary(dnnl::algorithm::binary_add, dst_md);
-    if (epilogue.relu) ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+    if (residual) ops.append_binary(dnnl::algorithm::binary_add, dst_md);
     attr.set_post_ops(ops);
     const dnnl::convolution_forward::primitive_desc pd(desc, attr, engine);
     // oneDNN's reference kernels (its fallback for shapes or post-ops no optimised kernel takes)
@@ -86,9 +86,9 @@ bool conv_dnnl_forward(const float* x, const float* w, const float* bias, const 
     memory src(src_md, engine, const_cast<float*>(x)), dst(dst_md, engine, y);
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, prim_w}, {DNNL_ARG_DST, dst}};
     if (bias) args.emplace(DNNL_ARG_BIAS, memory(bias_md, engine, const_cast<float*>(bias)));
-    if (epilogue.residual)
+    if (residual)
       args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1,
-                   memory(dst_md, engine, const_cast<float*>(epilogue.residual)));
+                   memory(dst_md, engine, const_cast<float*>(residual)));
     dnnl::convolution_forward(pd).execute(stream, args);
     stream.wait();
     return true;

@@ -4,8 +4,9 @@
 // namespace that includes it: rx (the dispatching entry points) and rx::portable, rx::avx2 and
 // rx::avx512 (the variants). Activations NHWC, float32, contiguous.
 
-// ---- convolution: conv.cc picks oneDNN's 1x1 primitive (conv_dnnl.cc), GEMM (conv_gemm.cc, 1x1 or
-// groups = 1) or the direct grouped kernels (conv_grouped.cc: AVX2 kernels where they apply) ----
+// ---- convolution: conv.cc picks oneDNN's primitive (conv_dnnl.cc, ungrouped forwards), GEMM
+// (conv_gemm.cc, 1x1 or groups = 1) or the direct grouped kernels (conv_grouped.cc: the vector
+// kernels of conv_grouped_simd.cc where they apply) ----
 // packed: the weights' kept repacked forms when the caller marked them constant, else null.
 void conv2d_forward(const float* x, const float* w, const float* bias, const ConvGeom& g, float* y,
                     const Epilogue& epilogue = {}, PackedWeights* packed = nullptr);

@@ -130,6 +130,12 @@ for (const backend of testBackends()) {
         expect(fused.toArray()).toEqual(F.relu(conv).toArray());
         const withResidual = noGrad(() => F.conv2d(big, w, b, { ...options, residual: r, relu: true }));
         expect(withResidual.toArray()).toEqual(F.relu(F.add(conv, r)).toArray());
+        // A NaN input reaches the outputs of its windows through the fused ReLU, as through torch.relu.
+        const withNaN = big.clone();
+        withNaN.dataSync()[0] = Number.NaN;
+        const fusedNaN = noGrad(() => F.conv2d(withNaN, w, b, { ...options, relu: true })).toArray();
+        expect(fusedNaN.some(Number.isNaN)).toBe(true);
+        expect(fusedNaN).toEqual(F.relu(F.conv2d(withNaN, w, b, options)).toArray());
       }
     });
 
