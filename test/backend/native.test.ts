@@ -22,6 +22,7 @@ import {
   Tensor,
   tsBackend,
   type Backend,
+  type Conv2dGeometry,
 } from '../../src/index.js';
 import { maxAbs, maxAbsDiff } from '../helpers/assert.js';
 
@@ -62,6 +63,40 @@ function expectSame(a: Result, b: Result, what: string, rtol = 1e-4): void {
 
 const gen = new Generator(2024);
 const randn = (...shape: number[]): Tensor => Tensor.randn(shape, { generator: gen });
+
+/** A batch-1 convolution's geometry, stride 1 and dilation 1, on an H x H map. */
+function convGeometry(
+  C: number,
+  H: number,
+  K: number,
+  kernel: number,
+  pad: number,
+  groups: number,
+): Conv2dGeometry {
+  const out = H + 2 * pad - kernel + 1;
+  return {
+    batch: 1,
+    inChannels: C,
+    inHeight: H,
+    inWidth: H,
+    outChannels: K,
+    outHeight: out,
+    outWidth: out,
+    kernelH: kernel,
+    kernelW: kernel,
+    strideH: 1,
+    strideW: 1,
+    padH: pad,
+    padW: pad,
+    dilationH: 1,
+    dilationW: 1,
+    groups,
+  };
+}
+
+/** The kernel variants this CPU runs, portable first. */
+const variantsThisCpuRuns = (): ('portable' | 'avx2' | 'avx512')[] =>
+  (['portable', 'avx2', 'avx512'] as const).filter((_, i, all) => i <= all.indexOf(nativeInfo()!.cpuIsa));
 
 describe.runIf(native !== null)('native kernels match the reference', () => {
   it('reports its CPU, the kernels chosen for it, and threads', () => {
@@ -116,9 +151,7 @@ describe.runIf(native !== null)('native kernels match the reference', () => {
   });
 
   it("every ISA variant the CPU runs gives the portable variant's results bit for bit", () => {
-    const levels = (['portable', 'avx2', 'avx512'] as const).filter(
-      (_, i, all) => i <= all.indexOf(nativeInfo()!.cpuIsa),
-    );
+    const levels = variantsThisCpuRuns();
     // Channel counts off every vector width, maps big enough for the threaded paths.
     const [N, C, H, W] = [2, 37, 17, 29];
     const inputs = [randn(N, C, H, W), randn(C), randn(C), randn(N, C, H, W)];
@@ -238,24 +271,7 @@ describe.runIf(native !== null)('native kernels match the reference', () => {
       [14, 64, 48],
       [7, 96, 128],
     ] as const) {
-      const g = {
-        batch: 1,
-        inChannels: C,
-        inHeight: H,
-        inWidth: H,
-        outChannels: K,
-        outHeight: H,
-        outWidth: H,
-        kernelH: 1,
-        kernelW: 1,
-        strideH: 1,
-        strideW: 1,
-        padH: 0,
-        padW: 0,
-        dilationH: 1,
-        dilationW: 1,
-        groups: 1,
-      };
+      const g = convGeometry(C, H, K, 1, 0, 1);
       const x = randn(1, C, H, H).toFormat('nhwc').dataSync();
       const weights = [randn(K, C, 1, 1).dataSync(), randn(K, C, 1, 1).dataSync()];
       const bias = randn(K).dataSync();
@@ -281,32 +297,13 @@ describe.runIf(native !== null)('native kernels match the reference', () => {
   });
 
   it('grouped conv2d with constant weights packs them once, in every ISA variant', () => {
-    const levels = (['portable', 'avx2', 'avx512'] as const).filter(
-      (_, i, all) => i <= all.indexOf(nativeInfo()!.cpuIsa),
-    );
+    const levels = variantsThisCpuRuns();
     // [C, H, groups]: ResNeXt's 4 and 32 channels per group (diagonal and block layouts), at 7x7
     for (const [C, H, groups] of [
       [128, 7, 32],
       [256, 7, 8],
     ] as const) {
-      const g = {
-        batch: 1,
-        inChannels: C,
-        inHeight: H,
-        inWidth: H,
-        outChannels: C,
-        outHeight: H,
-        outWidth: H,
-        kernelH: 3,
-        kernelW: 3,
-        strideH: 1,
-        strideW: 1,
-        padH: 1,
-        padW: 1,
-        dilationH: 1,
-        dilationW: 1,
-        groups,
-      };
+      const g = convGeometry(C, H, C, 3, 1, groups);
       const x = randn(1, C, H, H).toFormat('nhwc').dataSync();
       const weight = randn(C, C / groups, 3, 3).dataSync();
       for (const isa of levels) {
