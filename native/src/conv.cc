@@ -21,19 +21,19 @@ void conv2d_forward(const float* x, const float* w, const float* bias, const Con
                     const Epilogue& epilogue, PackedWeights* packed) {
   const float* res = epilogue.residual;
   const bool relu = epilogue.relu;
-  const index_t P = static_cast<index_t>(g.N) * g.Ho * g.Wo;
   if (conv_dnnl_forward(x, w, bias, g, res, y, packed)) {
-    // The ReLU is ours: oneDNN's (a max with 0) turns NaN into 0, where torch.relu lets it through.
-    if (relu) {
-#pragma omp parallel for simd schedule(static)
-      for (index_t i = 0; i < P * g.K; ++i) y[i] = y[i] <= 0.f ? 0.f : y[i];
-    }
-    return;
+    // Bias and residual are in; the ReLU stays ours: oneDNN's (a max with 0) turns NaN into 0, where
+    // torch.relu lets it through.
+    bias = nullptr;
+    res = nullptr;
+  } else if (use_gemm(g)) {
+    conv_gemm_forward(x, w, g, y);
+  } else {
+    conv_grouped_forward(x, w, g, y, packed);
   }
-  if (use_gemm(g)) conv_gemm_forward(x, w, g, y);
-  else conv_grouped_forward(x, w, g, y, packed);
   if (!bias && !res && !relu) return;
   // One pass for the rest of the tail: y = relu?(y + bias? + residual?).
+  const index_t P = static_cast<index_t>(g.N) * g.Ho * g.Wo;
 #pragma omp parallel for schedule(static)
   for (index_t p = 0; p < P; ++p) {
     float* yp = y + p * g.K;
