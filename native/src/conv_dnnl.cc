@@ -10,10 +10,12 @@
 // On this CPU the primitives are oneDNN's jit_1x1:avx2 (1x1) and jit:avx2 (k×k) kernels. Measured
 // against dnnl_sgemm plus our own tail pass (ReLU fused then): the 1x1 forward 10-20% faster on
 // ResNeXt-50's 1x1 shapes, the 7x7 stem 1.5x, ResNet's 3x3 layers 1.1-2.5x (weights kept); the backward passes were
-// slower through oneDNN and stay on GEMM (conv_gemm.cc). oneDNN caches the generated kernels itself:
-// building the descriptor and primitive again costs about 14 µs a call.
+// slower through oneDNN and stay on GEMM (conv_gemm.cc). oneDNN caches the generated kernels itself,
+// but building the descriptors and primitive again costs 20-30 µs a call in the addon: constant
+// weights keep them (DnnlForwardPlan).
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <array>
 #include <string>
 #include <unordered_map>
 
@@ -40,56 +42,85 @@ bool takes(const ConvGeom& g, bool constant) {
   return pixels >= (g.pointwise() ? kMinPixels : kMinPixelsSpatial);
 }
 
+// Engines are thread-safe; one serves every call.
+const dnnl::engine& cpu_engine() {
+  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+// Builds the descriptors and primitive for plan.key's geometry, or marks it declined.
+void build_plan(const ConvGeom& g, bool bias, bool residual, DnnlForwardPlan& plan) {
+  using dnnl::memory;
+  using tag = memory::format_tag;
+  constexpr auto f32 = memory::data_type::f32;
+  const memory::desc src_md({g.N, g.C, g.H, g.W}, f32, tag::nhwc);
+  const memory::desc dst_md({g.N, g.K, g.Ho, g.Wo}, f32, tag::nhwc);
+  const memory::desc any_w_md({g.K, g.C, g.kh, g.kw}, f32, tag::any);
+  const memory::desc bias_md({g.K}, f32, tag::x);
+  // Both sides padded alike, as PyTorch does; oneDNN rounds the output size down as it does.
+  const memory::dims strides{g.sh, g.sw}, padding{g.ph, g.pw};
+  const auto desc = bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
+                                                           dnnl::algorithm::convolution_direct, src_md, any_w_md,
+                                                           bias_md, dst_md, strides, padding, padding)
+                         : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
+                                                           dnnl::algorithm::convolution_direct, src_md, any_w_md,
+                                                           dst_md, strides, padding, padding);
+  dnnl::primitive_attr attr;
+  dnnl::post_ops ops;
+  if (residual) ops.append_binary(dnnl::algorithm::binary_add, dst_md);
+  attr.set_post_ops(ops);
+  const dnnl::convolution_forward::primitive_desc pd(desc, attr, cpu_engine());
+  // oneDNN's reference kernels (its fallback for shapes or post-ops no optimised kernel takes)
+  // are far slower than GEMM.
+  plan.declined = std::string(pd.impl_info_str()).rfind("ref", 0) == 0;
+  plan.primitive = plan.declined ? dnnl::convolution_forward() : dnnl::convolution_forward(pd);
+  plan.src = src_md;
+  plan.dst = dst_md;
+  plan.bias = bias_md;
+  plan.weights = pd.weights_desc();
+}
+
+// The primitive's weights: kept in packed when they are constant, else reordered on every call.
+dnnl::memory primitive_weights(const float* w, const ConvGeom& g, const DnnlForwardPlan& plan, PackedWeights* packed,
+                               dnnl::stream& stream) {
+  using dnnl::memory;
+  const memory::desc user_w_md({g.K, g.C, g.kh, g.kw}, memory::data_type::f32, memory::format_tag::oihw);
+  memory user_w(user_w_md, cpu_engine(), const_cast<float*>(w));
+  if (plan.weights == user_w_md) return user_w;
+  if (packed && packed->dnnl_weights && packed->dnnl_weights.get_desc() == plan.weights) return packed->dnnl_weights;
+  memory prim_w(plan.weights, cpu_engine());
+  dnnl::reorder(user_w, prim_w).execute(stream, user_w, prim_w);
+  if (packed) packed->dnnl_weights = prim_w;
+  return prim_w;
+}
+
 }  // namespace
 
 bool conv_dnnl_forward(const float* x, const float* w, const float* bias, const ConvGeom& g, const float* residual,
                        float* y, PackedWeights* packed) {
   if (!takes(g, packed != nullptr)) return false;
   using dnnl::memory;
-  using tag = memory::format_tag;
-  constexpr auto f32 = memory::data_type::f32;
   try {
-    const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-    dnnl::stream stream(engine);
-    const memory::desc src_md({g.N, g.C, g.H, g.W}, f32, tag::nhwc);
-    const memory::desc dst_md({g.N, g.K, g.Ho, g.Wo}, f32, tag::nhwc);
-    const memory::desc user_w_md({g.K, g.C, g.kh, g.kw}, f32, tag::oihw);
-    const memory::desc any_w_md({g.K, g.C, g.kh, g.kw}, f32, tag::any);
-    const memory::desc bias_md({g.K}, f32, tag::x);
-    // Both sides padded alike, as PyTorch does; oneDNN rounds the output size down as it does.
-    const memory::dims strides{g.sh, g.sw}, padding{g.ph, g.pw};
-    const auto desc = bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                                             dnnl::algorithm::convolution_direct, src_md, any_w_md,
-                                                             bias_md, dst_md, strides, padding, padding)
-                           : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
-                                                             dnnl::algorithm::convolution_direct, src_md, any_w_md,
-                                                             dst_md, strides, padding, padding);
-    dnnl::primitive_attr attr;
-    dnnl::post_ops ops;
-    if (residual) ops.append_binary(dnnl::algorithm::binary_add, dst_md);
-    attr.set_post_ops(ops);
-    const dnnl::convolution_forward::primitive_desc pd(desc, attr, engine);
-    // oneDNN's reference kernels (its fallback for shapes or post-ops no optimised kernel takes)
-    // are far slower than GEMM.
-    if (std::string(pd.impl_info_str()).rfind("ref", 0) == 0) return false;
-    memory user_w(user_w_md, engine, const_cast<float*>(w));
-    memory prim_w = user_w;
-    if (pd.weights_desc() != user_w_md) {
-      if (packed && packed->dnnl_weights && packed->dnnl_weights.get_desc() == pd.weights_desc()) {
-        prim_w = packed->dnnl_weights;
-      } else {
-        prim_w = memory(pd.weights_desc(), engine);
-        dnnl::reorder(user_w, prim_w).execute(stream, user_w, prim_w);
-        if (packed) packed->dnnl_weights = prim_w;
-      }
+    DnnlForwardPlan fresh;
+    DnnlForwardPlan& plan = packed ? packed->dnnl_plan : fresh;
+    const std::array<int, 15> key{g.N,  g.C,  g.H,  g.W,  g.K,  g.Ho,           g.Wo,
+                                  g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, bias != nullptr, residual != nullptr};
+    if (plan.key != key) {
+      plan.key = {};  // until the build succeeds
+      build_plan(g, bias != nullptr, residual != nullptr, plan);
+      plan.key = key;
     }
-    memory src(src_md, engine, const_cast<float*>(x)), dst(dst_md, engine, y);
+    if (plan.declined) return false;
+    const dnnl::engine& engine = cpu_engine();
+    dnnl::stream stream(engine);
+    memory prim_w = primitive_weights(w, g, plan, packed, stream);
+    memory src(plan.src, engine, const_cast<float*>(x)), dst(plan.dst, engine, y);
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, prim_w}, {DNNL_ARG_DST, dst}};
-    if (bias) args.emplace(DNNL_ARG_BIAS, memory(bias_md, engine, const_cast<float*>(bias)));
+    if (bias) args.emplace(DNNL_ARG_BIAS, memory(plan.bias, engine, const_cast<float*>(bias)));
     if (residual)
       args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1,
-                   memory(dst_md, engine, const_cast<float*>(residual)));
-    dnnl::convolution_forward(pd).execute(stream, args);
+                   memory(plan.dst, engine, const_cast<float*>(residual)));
+    plan.primitive.execute(stream, args);
     stream.wait();
     return true;
   } catch (const dnnl::error&) {

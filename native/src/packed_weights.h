@@ -4,12 +4,23 @@
 
 #include <oneapi/dnnl/dnnl.hpp>
 
+#include <array>
 #include <vector>
 
 namespace rx {
 
+// oneDNN's forward convolution as last built for one weight array: the descriptors and primitive of
+// one input size, bias and residual (building them again costs about 14 µs a call).
+struct DnnlForwardPlan {
+  std::array<int, 15> key{};  // the geometry (N, C, H, W, K, Ho, Wo, kh, kw, sh, sw, ph, pw), bias?, residual?
+  bool declined = false;      // oneDNN offers only its reference kernel for this key
+  dnnl::memory::desc src, dst, bias, weights;  // weights: the layout the primitive chose
+  dnnl::convolution_forward primitive;
+};
+
 struct PackedWeights {
   dnnl::memory dnnl_weights;  // oneDNN's convolution primitive's blocked weights (empty until its first call)
+  DnnlForwardPlan dnnl_plan;  // empty until the first call
   // The grouped forward kernels' packed weights, and the packing they were made for (grouped_key:
   // the variant's lane width and the group count); empty until the first call.
   std::vector<float> grouped;

@@ -296,6 +296,35 @@ describe.runIf(native !== null)('native kernels match the reference', () => {
     }
   });
 
+  it('conv2d with constant weights follows each call through input sizes, bias and residual', () => {
+    // the kept primitive is built for one input size and tail: every change must rebuild it
+    const C = 32;
+    const K = 48;
+    const w = randn(K, C, 1, 1).dataSync();
+    const bias = randn(K).dataSync();
+    const calls = [
+      [14, true, false],
+      [7, true, false],
+      [14, false, false],
+      [14, true, true],
+      [7, false, true],
+      [14, true, false],
+    ] as const;
+    for (const [H, withBias, withResidual] of calls) {
+      const g = convGeometry(C, H, K, 1, 0, 1);
+      const x = randn(1, C, H, H).toFormat('nhwc').dataSync();
+      const residual = withResidual ? randn(1, K, H, H).toFormat('nhwc').dataSync() : null;
+      const conv = (constant: boolean): number[] => {
+        const y = new Float32Array(H * H * K);
+        native!.conv2d(x, w, withBias ? bias : null, g, y, { residual }, constant ? { constant: true } : undefined);
+        return [...y];
+      };
+      const plain = conv(false);
+      const label = `${H}x${H}, bias ${withBias}, residual ${withResidual}`;
+      expect(maxAbsDiff(conv(true), plain), label).toBeLessThanOrEqual(1e-5 * Math.max(1, maxAbs(plain)));
+    }
+  });
+
   it('grouped conv2d with constant weights packs them once, in every ISA variant', () => {
     const levels = variantsThisCpuRuns();
     // [C, H, groups]: ResNeXt's 4 and 32 channels per group (diagonal and block layouts), at 7x7
