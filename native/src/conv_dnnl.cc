@@ -37,9 +37,27 @@ constexpr index_t kMinPixelsSpatial = 1024;
 
 bool takes(const ConvGeom& g, bool constant) {
   if (g.groups != 1 || g.dh != 1 || g.dw != 1) return false;
-  if (constant) return true;
   const index_t pixels = static_cast<index_t>(g.N) * g.Ho * g.Wo;
+  // A single output pixel makes a 1x1 convolution a matrix-vector product: 1.7-2.6x faster through
+  // GEMM (2048 -> 1024 and 1024 -> 2048, weights kept for the primitive).
+  if (g.pointwise() && pixels == 1) return false;
+  if (constant) return true;
   return pixels >= (g.pointwise() ? kMinPixels : kMinPixelsSpatial);
+}
+
+// The jit_1x1 kernel blocks over each image's own pixels: on maps of one output pixel (the last
+// stage of a 32x32 input) a batch ran as N one-pixel problems, 2.5-4.5x slower at batch 8-256 than
+// the same batch presented as one image of N rows. In NHWC image n's pixel (0, 0) is row n·H of an
+// N·H × W image, and strides of (H, W) read exactly those rows' first pixels.
+ConvGeom single_image(const ConvGeom& g) {
+  if (!g.pointwise() || g.N == 1 || g.Ho != 1 || g.Wo != 1) return g;
+  ConvGeom one = g;
+  one.N = 1;
+  one.H = g.N * g.H;
+  one.Ho = g.N;
+  one.sh = g.H;
+  one.sw = g.W;
+  return one;
 }
 
 // Engines are thread-safe; one serves every call.
@@ -96,9 +114,10 @@ dnnl::memory primitive_weights(const float* w, const ConvGeom& g, const DnnlForw
 
 }  // namespace
 
-bool conv_dnnl_forward(const float* x, const float* w, const float* bias, const ConvGeom& g, const float* residual,
+bool conv_dnnl_forward(const float* x, const float* w, const float* bias, const ConvGeom& given, const float* residual,
                        float* y, PackedWeights* packed) {
-  if (!takes(g, packed != nullptr)) return false;
+  if (!takes(given, packed != nullptr)) return false;
+  const ConvGeom g = single_image(given);
   using dnnl::memory;
   try {
     DnnlForwardPlan fresh;

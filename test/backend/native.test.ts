@@ -241,6 +241,9 @@ describe.runIf(native !== null)('native kernels match the reference', () => {
     ['7x7 stride 2 stem on a large map (oneDNN primitive)', 2, 3, 67, 61, 16, 7, 2, 3, 1, true],
     ['dense 3x3 stride 2 on a large map (oneDNN primitive)', 1, 13, 70, 67, 11, 3, 2, 1, 1, false],
     ['5x5 grouped, pad 2', 1, 16, 8, 9, 16, 5, 1, 2, 2, false],
+    // One output pixel per image at 130 of them: the primitive sees one image of 130 rows.
+    ['1x1 on one-pixel maps, batch 130 (oneDNN primitive)', 130, 12, 1, 1, 16, 1, 1, 0, 1, true],
+    ['1x1 stride 2 onto one-pixel maps, batch 130 (oneDNN primitive)', 130, 12, 2, 2, 16, 1, 2, 0, 1, false],
     // The last stages of a 32x32 input: 2x2, 1x1 and stride 2 onto 1x1.
     ['pair kernel on 1x1 maps', 4, 128, 1, 1, 128, 3, 1, 1, 32, false],
     ['block kernel on 2x2 maps', 4, 512, 2, 2, 512, 3, 1, 1, 32, false],
@@ -316,12 +319,71 @@ describe.runIf(native !== null)('native kernels match the reference', () => {
       const residual = withResidual ? randn(1, K, H, H).toFormat('nhwc').dataSync() : null;
       const conv = (constant: boolean): number[] => {
         const y = new Float32Array(H * H * K);
-        native!.conv2d(x, w, withBias ? bias : null, g, y, { residual }, constant ? { constant: true } : undefined);
+        native!.conv2d(
+          x,
+          w,
+          withBias ? bias : null,
+          g,
+          y,
+          { residual },
+          constant ? { constant: true } : undefined,
+        );
         return [...y];
       };
       const plain = conv(false);
       const label = `${H}x${H}, bias ${withBias}, residual ${withResidual}`;
       expect(maxAbsDiff(conv(true), plain), label).toBeLessThanOrEqual(1e-5 * Math.max(1, maxAbs(plain)));
+    }
+  });
+
+  it('conv2d with constant weights on one-pixel maps: batch 1, 3 and 130, stride 1 and 3', () => {
+    // batch 1 runs through GEMM, larger batches through the primitive as one image of N rows
+    for (const [N, H, W, stride] of [
+      [1, 1, 1, 1],
+      [3, 1, 1, 1],
+      [130, 1, 1, 1],
+      [3, 2, 3, 3],
+      [130, 3, 2, 3],
+    ] as const) {
+      const C = 24;
+      const K = 32;
+      const g = {
+        ...convGeometry(C, H, K, 1, 0, 1),
+        batch: N,
+        inWidth: W,
+        outHeight: 1,
+        outWidth: 1,
+        strideH: stride,
+        strideW: stride,
+      };
+      const x = randn(N, C, H, W);
+      const w = randn(K, C, 1, 1);
+      const bias = randn(K);
+      const residual = randn(N, K, 1, 1);
+      const y = new Float32Array(N * K);
+      native!.conv2d(
+        x.toFormat('nhwc').dataSync(),
+        w.dataSync(),
+        bias.dataSync(),
+        g,
+        y,
+        {
+          residual: residual.toFormat('nhwc').dataSync(),
+          relu: true,
+        },
+        { constant: true },
+      );
+      const previous = setBackend(tsBackend);
+      let reference: Float32Array;
+      try {
+        reference = F.conv2d(x, w, bias, { stride, residual, relu: true }).toFormat('nhwc').dataSync();
+      } finally {
+        setBackend(previous);
+      }
+      expect(
+        maxAbsDiff([...y], [...reference]),
+        `batch ${N}, ${H}x${W}, stride ${stride}`,
+      ).toBeLessThanOrEqual(1e-5 * Math.max(1, maxAbs([...reference])));
     }
   });
 
