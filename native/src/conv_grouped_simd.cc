@@ -481,13 +481,13 @@ bool backward_input_lanes(const float* dy, const float* w, const ConvGeom& g, fl
 template <int W>
 constexpr int kWeightChannels = W == 16 ? 8 : 4;
 
-// Output rows [oy0, oy1) of image n for one backward-weight task: kernel row ky, kernel columns
+// Output rows [oy0, oy1) of images [n0, n1) for one backward-weight task: kernel row ky, kernel columns
 // [kx0, kx0 + NKX), input channels [ic, ic + NJ) (diagonal: the W channels of W/P groups, NJ = P),
 // one register of output channels at oc. acc[kx][j] is loaded from and stored back to `result`, so
 // a task can be continued tile after tile.
 template <int W, int NKX, int NJ, int P>
-void weight_tile(const float* dy, const float* x, const ConvGeom& g, int n, int oy0, int oy1, int ky, int kx0,
-                 int ic, int oc, float* result /* [NKX][NJ][W] */) {
+void weight_tile(const float* dy, const float* x, const ConvGeom& g, int n0, int n1, int oy0, int oy1, int ky,
+                 int kx0, int ic, int oc, float* result /* [NKX][NJ][W] */) {
   using L = Lanes<W>;
   using V = typename L::V;
   V acc[NKX][NJ];
@@ -532,17 +532,19 @@ void weight_tile(const float* dy, const float* x, const ConvGeom& g, int n, int 
     }
   };
   const int ix_first = kx0 * g.dw - g.pw;  // input column of kernel column kx0 for ox = 0
-  for (int oy = oy0; oy < oy1; ++oy) {
-    const int iy = oy * g.sh - g.ph + ky * g.dh;
-    if (iy < 0 || iy >= g.H) continue;
-    const float* dyrow = dy + (static_cast<long>(n) * g.Ho + oy) * g.Wo * K + oc;
-    // x at (iy, ix_first) + ic; stepping ox moves it by xstep
-    const float* xrow = x + (static_cast<long>(n) * g.H + iy) * Wd * C + ix_first * C + ic;
-    for (long ox = 0; ox < std::min<long>(lo, g.Wo); ++ox)
-      pixel(dyrow + ox * K, xrow + ox * xstep, static_cast<int>(ox * sw + ix_first), true);
-    for (long ox = lo; ox < hi; ++ox) pixel(dyrow + ox * K, xrow + ox * xstep, 0, false);
-    for (long ox = std::max(hi, lo); ox < g.Wo; ++ox)
-      pixel(dyrow + ox * K, xrow + ox * xstep, static_cast<int>(ox * sw + ix_first), true);
+  for (int n = n0; n < n1; ++n) {
+    for (int oy = oy0; oy < oy1; ++oy) {
+      const int iy = oy * g.sh - g.ph + ky * g.dh;
+      if (iy < 0 || iy >= g.H) continue;
+      const float* dyrow = dy + (static_cast<long>(n) * g.Ho + oy) * g.Wo * K + oc;
+      // x at (iy, ix_first) + ic; stepping ox moves it by xstep
+      const float* xrow = x + (static_cast<long>(n) * g.H + iy) * Wd * C + ix_first * C + ic;
+      for (long ox = 0; ox < std::min<long>(lo, g.Wo); ++ox)
+        pixel(dyrow + ox * K, xrow + ox * xstep, static_cast<int>(ox * sw + ix_first), true);
+      for (long ox = lo; ox < hi; ++ox) pixel(dyrow + ox * K, xrow + ox * xstep, 0, false);
+      for (long ox = std::max(hi, lo); ox < g.Wo; ++ox)
+        pixel(dyrow + ox * K, xrow + ox * xstep, static_cast<int>(ox * sw + ix_first), true);
+    }
   }
   RX_UNROLL for (int u = 0; u < NKX; ++u)
     RX_UNROLL for (int v = 0; v < NJ; ++v) L::store(result + (u * NJ + v) * W, acc[u][v]);
@@ -550,24 +552,36 @@ void weight_tile(const float* dy, const float* x, const ConvGeom& g, int n, int 
 
 // The instance for nkx kernel columns (1-3) and nj ≤ NJ input channels (block layout).
 template <int W, int NKX, int NJ>
-void weight_block_run(const float* dy, const float* x, const ConvGeom& g, int n, int oy0, int oy1, int ky, int kx0,
-                      int nj, int ic, int oc, float* result) {
-  if (nj == NJ) return weight_tile<W, NKX, NJ, 0>(dy, x, g, n, oy0, oy1, ky, kx0, ic, oc, result);
-  if constexpr (NJ > 1) weight_block_run<W, NKX, NJ - 1>(dy, x, g, n, oy0, oy1, ky, kx0, nj, ic, oc, result);
+void weight_block_run(const float* dy, const float* x, const ConvGeom& g, int n0, int n1, int oy0, int oy1, int ky,
+                      int kx0, int nj, int ic, int oc, float* result) {
+  if (nj == NJ) return weight_tile<W, NKX, NJ, 0>(dy, x, g, n0, n1, oy0, oy1, ky, kx0, ic, oc, result);
+  if constexpr (NJ > 1)
+    weight_block_run<W, NKX, NJ - 1>(dy, x, g, n0, n1, oy0, oy1, ky, kx0, nj, ic, oc, result);
 }
 
 template <int W, int NKX>
-void weight_run(const float* dy, const float* x, const ConvGeom& g, int P, int n, int oy0, int oy1, int ky, int kx0,
-                int nj, int ic, int oc, float* result) {
-  if (P == 4) return weight_tile<W, NKX, 4, 4>(dy, x, g, n, oy0, oy1, ky, kx0, ic, oc, result);
+void weight_run(const float* dy, const float* x, const ConvGeom& g, int P, int n0, int n1, int oy0, int oy1, int ky,
+                int kx0, int nj, int ic, int oc, float* result) {
+  if (P == 4) return weight_tile<W, NKX, 4, 4>(dy, x, g, n0, n1, oy0, oy1, ky, kx0, ic, oc, result);
   if constexpr (W > 8)
-    if (P == 8) return weight_tile<W, NKX, 8, 8>(dy, x, g, n, oy0, oy1, ky, kx0, ic, oc, result);
-  weight_block_run<W, NKX, kWeightChannels<W>>(dy, x, g, n, oy0, oy1, ky, kx0, nj, ic, oc, result);
+    if (P == 8) return weight_tile<W, NKX, 8, 8>(dy, x, g, n0, n1, oy0, oy1, ky, kx0, ic, oc, result);
+  weight_block_run<W, NKX, kWeightChannels<W>>(dy, x, g, n0, n1, oy0, oy1, ky, kx0, nj, ic, oc, result);
 }
 
 struct WeightTask {
   int ky, kx0, nkx, ic, nj, oc, j0;
+  bool reaches;  // some output row's kernel row ky lands inside the input (else its sums stay 0)
 };
+
+// Whether kernel row ky reads an input row for some output row (on small maps with padding, the
+// outer kernel rows may never).
+bool row_reaches(const ConvGeom& g, int ky) {
+  for (int oy = 0; oy < g.Ho; ++oy) {
+    const int iy = oy * g.sh - g.ph + ky * g.dh;
+    if (iy >= 0 && iy < g.H) return true;
+  }
+  return false;
+}
 
 template <int W>
 std::vector<WeightTask> weight_tasks(const ConvGeom& g, int P) {
@@ -581,15 +595,17 @@ std::vector<WeightTask> weight_tasks(const ConvGeom& g, int P) {
     for (int ky = 0; ky < g.kh; ++ky)
       for (int kx0 = 0; kx0 < g.kw; kx0 += 3)
         for (int j0 = 0; j0 < (P ? 1 : cpg); j0 += nj_max)
-          tasks.push_back(
-              {ky, kx0, std::min(3, g.kw - kx0), P ? oc : gi * cpg + j0, P ? P : std::min(nj_max, cpg - j0), oc, j0});
+          tasks.push_back({ky, kx0, std::min(3, g.kw - kx0), P ? oc : gi * cpg + j0,
+                           P ? P : std::min(nj_max, cpg - j0), oc, j0, row_reaches(g, ky)});
   }
   return tasks;
 }
 
-// Tiles of a few output rows (their dy and x rows fit in L2) are the outer loop, split across
+// Tiles of about 128 KiB of dy (their dy and x rows fit in L2) are the outer loop, split across
 // threads; every task then runs over the tile, continuing its accumulators from a per-thread buffer.
-// The per-thread buffers are summed at the end.
+// A tile is a few output rows of one image, or several whole images where images are that small
+// (the last stages of a 32x32 input: at one pixel per image, a tile per image made every task load
+// and store its accumulators for a single pixel). The per-thread buffers are summed at the end.
 template <int W>
 bool backward_weight_lanes(const float* dy, const float* x, const ConvGeom& g, float* dw) {
   const int cpg = g.cpg(), kpg = g.kpg(), ntaps = g.kh * g.kw;
@@ -598,10 +614,16 @@ bool backward_weight_lanes(const float* dy, const float* x, const ConvGeom& g, f
   const int P = layout.P;
   const std::vector<WeightTask> tasks = weight_tasks<W>(g, P);
   const int task_floats = 3 * (P ? P : kWeightChannels<W>)*W;
-  // About 128 KiB of dy per tile.
-  const int tile_rows = std::max(1, static_cast<int>((128 * 1024) / (static_cast<long>(g.Wo) * g.K * 4)));
+  constexpr long kTileBytes = 128 * 1024;
+  const long row_bytes = static_cast<long>(g.Wo) * g.K * 4;
+  const int tile_rows = static_cast<int>(std::min<long>(g.Ho, std::max<long>(1, kTileBytes / row_bytes)));
   const int tiles_per_image = (g.Ho + tile_rows - 1) / tile_rows;
-  const long tiles = static_cast<long>(g.N) * tiles_per_image;
+  // Whole images per tile when one fits, but no fewer tiles than threads.
+  const long fitting = tiles_per_image == 1 ? std::max<long>(1, kTileBytes / (row_bytes * g.Ho)) : 1;
+  const int images_per_tile = static_cast<int>(
+      std::max<long>(1, std::min<long>(fitting, (g.N + omp_get_max_threads() - 1) / omp_get_max_threads())));
+  const long tiles = images_per_tile > 1 ? (g.N + images_per_tile - 1) / images_per_tile
+                                         : static_cast<long>(g.N) * tiles_per_image;
   const int threads = static_cast<int>(std::max<long>(1, std::min<long>(omp_get_max_threads(), tiles)));
   std::vector<float> partial(static_cast<std::size_t>(threads) * tasks.size() * task_floats, 0.f);
 #pragma omp parallel num_threads(threads)
@@ -609,14 +631,21 @@ bool backward_weight_lanes(const float* dy, const float* x, const ConvGeom& g, f
     float* mine = partial.data() + static_cast<std::size_t>(omp_get_thread_num()) * tasks.size() * task_floats;
 #pragma omp for schedule(static)
     for (long tile = 0; tile < tiles; ++tile) {
-      const int n = static_cast<int>(tile / tiles_per_image);
-      const int oy0 = static_cast<int>(tile % tiles_per_image) * tile_rows, oy1 = std::min(g.Ho, oy0 + tile_rows);
+      int n0, n1, oy0, oy1;
+      if (images_per_tile > 1) {
+        n0 = static_cast<int>(tile * images_per_tile), n1 = std::min(g.N, n0 + images_per_tile);
+        oy0 = 0, oy1 = g.Ho;
+      } else {
+        n0 = static_cast<int>(tile / tiles_per_image), n1 = n0 + 1;
+        oy0 = static_cast<int>(tile % tiles_per_image) * tile_rows, oy1 = std::min(g.Ho, oy0 + tile_rows);
+      }
       for (std::size_t t = 0; t < tasks.size(); ++t) {
         const WeightTask& k = tasks[t];
+        if (!k.reaches) continue;
         float* result = mine + t * task_floats;
-        if (k.nkx == 1) weight_run<W, 1>(dy, x, g, P, n, oy0, oy1, k.ky, k.kx0, k.nj, k.ic, k.oc, result);
-        else if (k.nkx == 2) weight_run<W, 2>(dy, x, g, P, n, oy0, oy1, k.ky, k.kx0, k.nj, k.ic, k.oc, result);
-        else weight_run<W, 3>(dy, x, g, P, n, oy0, oy1, k.ky, k.kx0, k.nj, k.ic, k.oc, result);
+        if (k.nkx == 1) weight_run<W, 1>(dy, x, g, P, n0, n1, oy0, oy1, k.ky, k.kx0, k.nj, k.ic, k.oc, result);
+        else if (k.nkx == 2) weight_run<W, 2>(dy, x, g, P, n0, n1, oy0, oy1, k.ky, k.kx0, k.nj, k.ic, k.oc, result);
+        else weight_run<W, 3>(dy, x, g, P, n0, n1, oy0, oy1, k.ky, k.kx0, k.nj, k.ic, k.oc, result);
       }
     }
   }

@@ -250,6 +250,11 @@ describe.runIf(native !== null)('native kernels match the reference', () => {
     ['block kernel, stride 2 from 2x2 to 1x1', 4, 1024, 2, 2, 1024, 3, 2, 1, 32, false],
     ['block kernel on 1x1 maps', 3, 1024, 1, 1, 1024, 3, 1, 1, 32, false],
     ['pair kernel, stride 2 from 3x3', 2, 128, 3, 3, 128, 3, 2, 1, 32, false],
+    // Backward-weight tiles of several whole images (the last one shorter); outer kernel rows that
+    // never reach the input.
+    ['block kernel on 1x1 maps, 37 images', 37, 1024, 1, 1, 1024, 3, 1, 1, 32, true],
+    ['block kernel, stride 2 from 2x2 to 1x1, 37 images', 37, 512, 2, 2, 512, 3, 2, 1, 32, false],
+    ['pair kernel on 2x2 maps, 37 images', 37, 128, 2, 2, 128, 3, 1, 1, 32, false],
   ] as const;
   for (const [name, N, C, H, W, K, k, stride, pad, groups, bias] of convCases) {
     it(`conv2d: ${name}`, () => {
