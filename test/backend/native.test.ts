@@ -392,6 +392,31 @@ describe.runIf(native !== null)('native kernels match the reference', () => {
     }
   });
 
+  it('1x1 backward-input with its weights at every 4-byte offset (GEMM copies a misaligned B)', () => {
+    // 8 offsets cover every address mod 32: the aligned ones run on the weights as they are, the
+    // others on an aligned copy, and all agree
+    const C = 24;
+    const K = 40;
+    const H = 12; // 144 pixels: enough rows for the aligned copy
+    const g = convGeometry(C, H, K, 1, 0, 1);
+    const dy = randn(1, K, H, H).toFormat('nhwc').dataSync();
+    const weights = randn(K, C, 1, 1).dataSync();
+    const room = new Float32Array(weights.length + 8);
+    const results = [...Array(8).keys()].map((offset) => {
+      const w = room.subarray(offset, offset + weights.length);
+      room.fill(Number.NaN);
+      w.set(weights);
+      const dx = new Float32Array(H * H * C);
+      native!.conv2dBackwardInput(dy, w, g, dx);
+      return [...dx];
+    });
+    const scale = Math.max(1, maxAbs(results[0]!));
+    for (const [offset, dx] of results.entries()) {
+      expect(dx.every(Number.isFinite), `offset ${offset * 4} bytes: finite`).toBe(true);
+      expect(maxAbsDiff(dx, results[0]!), `offset ${offset * 4} bytes`).toBeLessThanOrEqual(1e-5 * scale);
+    }
+  });
+
   it('grouped conv2d with constant weights packs them once, in every ISA variant', () => {
     const levels = variantsThisCpuRuns();
     // [C, H, groups]: ResNeXt's 4 and 32 channels per group (diagonal and block layouts), at 7x7
