@@ -10,7 +10,7 @@
 namespace rx {
 
 // oneDNN's forward convolution as last built for one weight array: the descriptors and primitive of
-// one input size, bias and residual (building them again costs about 14 µs a call).
+// one input size, bias and residual (building them again costs 20-30 µs a call).
 struct DnnlForwardPlan {
   std::array<int, 15> key{};  // the geometry (N, C, H, W, K, Ho, Wo, kh, kw, sh, sw, ph, pw), bias?, residual?
   bool declined = false;      // oneDNN offers only its reference kernel for this key
