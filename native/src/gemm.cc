@@ -18,11 +18,11 @@ struct FreeDeleter {
   void operator()(float* p) const { std::free(p); }
 };
 
-// dnnl_sgemm's 'N', 'N' path ran 1.3-2.4x slower on some shapes when B was not 32-byte aligned:
-// the 1x1 backward-input GEMMs of ResNeXt-50, whose B is the weight array, and Float32Arrays of
-// 128 KiB and more start 16 bytes into a page. With M ≥ kMinRowsToAlign rows the copy is small next
-// to the product (at 224x224 on the shapes that were not slow it cost 0-4%), so such a B is copied
-// to an aligned buffer first.
+// dnnl_sgemm's 'N', 'N' path ran 1.3-2.4x slower on some shapes when B was not 32-byte aligned.
+// In a 1x1 backward-input GEMM B is the weight array, and Float32Arrays of 128 KiB and more start
+// 16 bytes into a page, so most weights were. With M ≥ kMinRowsToAlign rows the copy is small next
+// to the product (0-4% on the 224x224 shapes that were not slow): such a B is copied to an aligned
+// buffer first.
 constexpr long kMinRowsToAlign = 128;
 std::unique_ptr<float, FreeDeleter> aligned_copy(const float* B, long floats) {
   const std::size_t bytes = (static_cast<std::size_t>(floats) * sizeof(float) + 63) / 64 * 64;
