@@ -5,9 +5,11 @@
 //   blocked copy PackedWeights keeps (an inference copy's weights; the reorder is a strided pass over
 //   the weights, about 4% of a batch-1 ResNeXt-50 inference here).
 // The residual is the primitive's binary-add post-op, added while each output tile is in registers,
-// in the order our own tail pass adds it. A ReLU stays the caller's: oneDNN's (a max with 0) turns
-// NaN into 0, where torch.relu lets NaN through.
-// On this CPU the primitives are oneDNN's jit_1x1:avx2 (1x1) and jit:avx2 (k×k) kernels. Measured
+// in the order our own tail pass adds it; for large weights, a sum post-op instead (see
+// prefers_residual_as_sum). A ReLU stays the caller's: oneDNN's (a max with 0) turns NaN into 0, where
+// torch.relu lets NaN through.
+// On AVX2 CPUs the primitives are oneDNN's jit_1x1:avx2 (1x1) and jit:avx2 (k×k) kernels; on AVX-512
+// ones brgconv_1x1, brgconv and jit_1x1:avx512_core. Measured on AVX2
 // against dnnl_sgemm plus our own tail pass (ReLU fused then): the 1x1 forward 10-20% faster on
 // ResNeXt-50's 1x1 shapes, the 7x7 stem 1.5x, ResNet's 3x3 layers 1.1-2.5x (weights kept); the backward passes were
 // slower through oneDNN and stay on GEMM (conv_gemm.cc). oneDNN caches the generated kernels itself,
@@ -16,6 +18,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <array>
+#include <cstring>
 #include <string>
 #include <unordered_map>
 
@@ -60,21 +63,30 @@ ConvGeom single_image(const ConvGeom& g) {
   return one;
 }
 
+// oneDNN's brgconv_1x1 kernel (AVX-512) takes a residual only as a sum post-op (dst += conv, dst
+// holding the residual first), not as a full-tensor binary add, so a residual sends a 1x1 to the
+// older jit_1x1 kernel. With weights over 4 MiB that kernel ran 190-220 GFLOP/s where brgconv_1x1,
+// the residual copied into dst first, ran 290-340 (1024 -> 2048 at 4x4 to 14x14, batch 1-16, on a
+// 2-core Xeon with 400 GFLOP/s sgemm); at 2 MiB (512 -> 1024) the two were within 7% either way, and
+// below that the copy made the sum slower.
+constexpr index_t kSumPostOpWeights = index_t{1} << 20;
+
+bool prefers_residual_as_sum(const ConvGeom& g) {
+  return g.pointwise() && static_cast<index_t>(g.K) * g.C > kSumPostOpWeights;
+}
+
 // Engines are thread-safe; one serves every call.
 const dnnl::engine& cpu_engine() {
   static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
   return engine;
 }
 
-// Builds the descriptors and primitive for plan.key's geometry, or marks it declined.
-void build_plan(const ConvGeom& g, bool bias, bool residual, DnnlForwardPlan& plan) {
+dnnl::convolution_forward::primitive_desc primitive_desc(const ConvGeom& g, bool bias, const dnnl::post_ops& ops,
+                                                         const dnnl::memory::desc& src_md,
+                                                         const dnnl::memory::desc& dst_md) {
   using dnnl::memory;
-  using tag = memory::format_tag;
-  constexpr auto f32 = memory::data_type::f32;
-  const memory::desc src_md({g.N, g.C, g.H, g.W}, f32, tag::nhwc);
-  const memory::desc dst_md({g.N, g.K, g.Ho, g.Wo}, f32, tag::nhwc);
-  const memory::desc any_w_md({g.K, g.C, g.kh, g.kw}, f32, tag::any);
-  const memory::desc bias_md({g.K}, f32, tag::x);
+  const memory::desc any_w_md({g.K, g.C, g.kh, g.kw}, memory::data_type::f32, memory::format_tag::any);
+  const memory::desc bias_md({g.K}, memory::data_type::f32, memory::format_tag::x);
   // Both sides padded alike, as PyTorch does; oneDNN rounds the output size down as it does.
   const memory::dims strides{g.sh, g.sw}, padding{g.ph, g.pw};
   const auto desc = bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
@@ -84,17 +96,39 @@ void build_plan(const ConvGeom& g, bool bias, bool residual, DnnlForwardPlan& pl
                                                            dnnl::algorithm::convolution_direct, src_md, any_w_md,
                                                            dst_md, strides, padding, padding);
   dnnl::primitive_attr attr;
-  dnnl::post_ops ops;
-  if (residual) ops.append_binary(dnnl::algorithm::binary_add, dst_md);
   attr.set_post_ops(ops);
-  const dnnl::convolution_forward::primitive_desc pd(desc, attr, cpu_engine());
+  return dnnl::convolution_forward::primitive_desc(desc, attr, cpu_engine());
+}
+
+bool starts_with(const char* text, const char* prefix) { return std::string(text).rfind(prefix, 0) == 0; }
+
+// Builds the descriptors and primitive for plan.key's geometry, or marks it declined.
+void build_plan(const ConvGeom& g, bool bias, bool residual, DnnlForwardPlan& plan) {
+  using dnnl::memory;
+  using tag = memory::format_tag;
+  const memory::desc src_md({g.N, g.C, g.H, g.W}, memory::data_type::f32, tag::nhwc);
+  const memory::desc dst_md({g.N, g.K, g.Ho, g.Wo}, memory::data_type::f32, tag::nhwc);
+  plan.residual_as_sum = false;
+  dnnl::convolution_forward::primitive_desc pd;
+  if (residual && prefers_residual_as_sum(g)) {
+    dnnl::post_ops sum;
+    sum.append_sum(1.f);
+    pd = primitive_desc(g, bias, sum, src_md, dst_md);
+    // Only brgconv gains: elsewhere (AVX2) the same kernel would run, plus the copy.
+    plan.residual_as_sum = starts_with(pd.impl_info_str(), "brgconv");
+  }
+  if (!plan.residual_as_sum) {
+    dnnl::post_ops ops;
+    if (residual) ops.append_binary(dnnl::algorithm::binary_add, dst_md);
+    pd = primitive_desc(g, bias, ops, src_md, dst_md);
+  }
   // oneDNN's reference kernels (its fallback for shapes or post-ops no optimised kernel takes)
   // are far slower than GEMM.
-  plan.declined = std::string(pd.impl_info_str()).rfind("ref", 0) == 0;
+  plan.declined = starts_with(pd.impl_info_str(), "ref");
   plan.primitive = plan.declined ? dnnl::convolution_forward() : dnnl::convolution_forward(pd);
   plan.src = src_md;
   plan.dst = dst_md;
-  plan.bias = bias_md;
+  plan.bias = memory::desc({g.K}, memory::data_type::f32, tag::x);
   plan.weights = pd.weights_desc();
 }
 
@@ -110,6 +144,12 @@ dnnl::memory primitive_weights(const float* w, const ConvGeom& g, const DnnlForw
   dnnl::reorder(user_w, prim_w).execute(stream, user_w, prim_w);
   if (packed) packed->dnnl_weights = prim_w;
   return prim_w;
+}
+
+// y = residual, both [N, Ho, Wo, K]; nothing to do when they are one buffer.
+void copy_residual(const float* residual, float* y, size_t count) {
+  if (residual == y) return;
+  std::memcpy(y, residual, count * sizeof(float));
 }
 
 }  // namespace
@@ -136,7 +176,9 @@ bool conv_dnnl_forward(const float* x, const float* w, const float* bias, const 
     memory src(plan.src, engine, const_cast<float*>(x)), dst(plan.dst, engine, y);
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, prim_w}, {DNNL_ARG_DST, dst}};
     if (bias) args.emplace(DNNL_ARG_BIAS, memory(plan.bias, engine, const_cast<float*>(bias)));
-    if (residual)
+    if (residual && plan.residual_as_sum)
+      copy_residual(residual, y, plan.dst.get_size() / sizeof(float));
+    else if (residual)
       args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1,
                    memory(plan.dst, engine, const_cast<float*>(residual)));
     plan.primitive.execute(stream, args);

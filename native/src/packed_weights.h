@@ -14,6 +14,7 @@ namespace rx {
 struct DnnlForwardPlan {
   std::array<int, 15> key{};  // the geometry (N, C, H, W, K, Ho, Wo, kh, kw, sh, sw, ph, pw), bias?, residual?
   bool declined = false;      // oneDNN offers only its reference kernel for this key
+  bool residual_as_sum = false;  // the residual is copied into dst and added by a sum post-op
   dnnl::memory::desc src, dst, bias, weights;  // weights: the layout the primitive chose
   dnnl::convolution_forward primitive;
 };

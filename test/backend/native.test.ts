@@ -341,6 +341,44 @@ describe.runIf(native !== null)('native kernels match the reference', () => {
     }
   });
 
+  it('a 1x1 with weights over 4 MiB adds its residual whichever post-op carries it', () => {
+    // On AVX-512 such a residual is copied into y and added by oneDNN's sum post-op: y starts as
+    // garbage, and a NaN in the residual must come through the ReLU
+    const [N, C, K, H] = [2, 1024, 1032, 8];
+    const g = { ...convGeometry(C, H, K, 1, 0, 1), batch: N };
+    const x = randn(N, C, H, H);
+    const w = randn(K, C, 1, 1);
+    const bias = randn(K);
+    const residualValues = randn(N, K, H, H).dataSync();
+    residualValues[5] = NaN;
+    const residual = Tensor.fromArray(residualValues, [N, K, H, H]);
+    const previous = setBackend(tsBackend);
+    let reference: Float32Array;
+    try {
+      reference = F.conv2d(x, w, bias, { residual, relu: true }).toFormat('nhwc').dataSync();
+    } finally {
+      setBackend(previous);
+    }
+    expect(reference[5 * K]).toBeNaN();
+    for (const constant of [false, true]) {
+      const y = new Float32Array(N * K * H * H).fill(7);
+      native!.conv2d(
+        x.toFormat('nhwc').dataSync(),
+        w.dataSync(),
+        bias.dataSync(),
+        g,
+        y,
+        { residual: residual.toFormat('nhwc').dataSync(), relu: true },
+        constant ? { constant: true } : undefined,
+      );
+      expect(y[5 * K], `constant ${constant}`).toBeNaN();
+      y[5 * K] = reference[5 * K] = 0;
+      expect(maxAbsDiff([...y], [...reference]), `constant ${constant}`).toBeLessThanOrEqual(
+        1e-5 * Math.max(1, maxAbs([...reference])),
+      );
+    }
+  });
+
   it('conv2d with constant weights on one-pixel maps: batch 1, 3 and 130, stride 1 and 3', () => {
     // batch 1 runs through GEMM, larger batches through the primitive as one image of N rows
     for (const [N, H, W, stride] of [
