@@ -15,6 +15,7 @@
 // slower through oneDNN and stay on GEMM (conv_gemm.cc). oneDNN caches the generated kernels itself,
 // but building the descriptors and primitive again costs 20-30 µs a call in the addon: constant
 // weights keep them (DnnlForwardPlan).
+#include <omp.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <array>
@@ -162,8 +163,10 @@ bool conv_dnnl_forward(const float* x, const float* w, const float* bias, const 
   try {
     DnnlForwardPlan fresh;
     DnnlForwardPlan& plan = packed ? packed->dnnl_plan : fresh;
-    const std::array<int, 15> key{g.N,  g.C,  g.H,  g.W,  g.K,  g.Ho,           g.Wo,
-                                  g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, bias != nullptr, residual != nullptr};
+    // A primitive splits its work for the thread count it was built under, and keeps that split.
+    const std::array<int, 16> key{g.N,  g.C,  g.H,  g.W,  g.K,  g.Ho,
+                                  g.Wo, g.kh, g.kw, g.sh, g.sw, g.ph,
+                                  g.pw, bias != nullptr, residual != nullptr, omp_get_max_threads()};
     if (plan.key != key) {
       plan.key = {};  // until the build succeeds
       build_plan(g, bias != nullptr, residual != nullptr, plan);

@@ -341,6 +341,36 @@ describe.runIf(native !== null)('native kernels match the reference', () => {
     }
   });
 
+  it('conv2d with constant weights builds its kept primitive again when the thread count changes', () => {
+    // a oneDNN primitive keeps the work split of the thread count it was built under: kept across
+    // setNativeThreads(2 -> 1 -> 2), it would run on one thread
+    const script = `
+      const m = await import(${JSON.stringify(distIndex)});
+      const be = m.nativeBackend();
+      const [C, K, H] = [32, 48, 14];
+      const g = { batch: 1, inChannels: C, inHeight: H, inWidth: H, outChannels: K, outHeight: H, outWidth: H,
+        kernelH: 1, kernelW: 1, strideH: 1, strideW: 1, padH: 0, padW: 0, dilationH: 1, dilationW: 1, groups: 1 };
+      const x = new Float32Array(H * H * C).fill(1), w = new Float32Array(K * C).fill(0.5);
+      const sums = [];
+      for (const threads of [2, 2, 1, 1, 2]) {
+        m.setNativeThreads(threads);
+        const y = new Float32Array(H * H * K);
+        be.conv2d(x, w, null, g, y, undefined, { constant: true });
+        sums.push(y.reduce((a, b) => a + b, 0));
+      }
+      console.log(JSON.stringify(sums));`;
+    const probe = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+      encoding: 'utf-8',
+      env: { ...process.env, ONEDNN_VERBOSE: '2' },
+    });
+    expect(probe.status, probe.stderr).toBe(0);
+    const lines = probe.stdout.split('\n');
+    const builds = lines.filter((l) => /^onednn_verbose,create:[a-z_]+,cpu,convolution,/.test(l));
+    expect(builds).toHaveLength(3);
+    const sums = JSON.parse(lines.filter((l) => l.startsWith('[')).pop()!) as number[];
+    expect(sums).toEqual(new Array(5).fill(14 * 14 * 48 * 32 * 0.5));
+  });
+
   it('a 1x1 with weights over 4 MiB adds its residual whichever post-op carries it', () => {
     // On AVX-512 such a residual is copied into y and added by oneDNN's sum post-op: y starts as
     // garbage, and a NaN in the residual must come through the ReLU
