@@ -165,7 +165,11 @@ const model = createModel(arch);
 let deployed: ResNet | null = null;
 function deployedCopy(): ResNet {
   if (deployed) return deployed;
+  // Folding reads the model in eval mode; it goes back to the mode it was in, so that a copy made
+  // between training steps (--thread-scaling) does not leave them training in eval mode.
+  const training = model.training;
   const folded = foldBatchNorm(model.eval());
+  model.train(training);
   if (folded === model) throw new Error('bench: expected batch norm to fold into a copy');
   return (deployed = folded.freezeForInference());
 }
