@@ -21,15 +21,19 @@ void conv2d_forward(const float* x, const float* w, const float* bias, const Con
                     const Epilogue& epilogue, PackedWeights* packed) {
   const float* res = epilogue.residual;
   const bool relu = epilogue.relu;
+  std::vector<float> kept_residual;  // y is the residual's buffer and a kernel below overwrites it first
   if (conv_dnnl_forward(x, w, bias, g, res, y, packed)) {
     // Bias and residual are in; the ReLU stays ours: oneDNN's (a max with 0) turns NaN into 0, where
     // torch.relu lets it through.
     bias = nullptr;
     res = nullptr;
-  } else if (use_gemm(g)) {
-    conv_gemm_forward(x, w, g, y);
   } else {
-    conv_grouped_forward(x, w, g, y, packed);
+    if (res && res == y) {
+      kept_residual.assign(res, res + static_cast<index_t>(g.N) * g.Ho * g.Wo * g.K);
+      res = kept_residual.data();
+    }
+    if (use_gemm(g)) conv_gemm_forward(x, w, g, y);
+    else conv_grouped_forward(x, w, g, y, packed);
   }
   if (!bias && !res && !relu) return;
   // One pass for the rest of the tail: y = relu?(y + bias? + residual?).

@@ -103,20 +103,21 @@ dnnl::convolution_forward::primitive_desc primitive_desc(const ConvGeom& g, bool
 
 bool starts_with(const char* text, const char* prefix) { return std::string(text).rfind(prefix, 0) == 0; }
 
-// Builds the descriptors and primitive for plan.key's geometry, or marks it declined.
-void build_plan(const ConvGeom& g, bool bias, bool residual, DnnlForwardPlan& plan) {
+// Builds the descriptors and primitive for plan.key's geometry, or marks it declined. in_place: y
+// is the residual's own buffer, which a sum post-op adds into without a copy.
+void build_plan(const ConvGeom& g, bool bias, bool residual, bool in_place, DnnlForwardPlan& plan) {
   using dnnl::memory;
   using tag = memory::format_tag;
   const memory::desc src_md({g.N, g.C, g.H, g.W}, memory::data_type::f32, tag::nhwc);
   const memory::desc dst_md({g.N, g.K, g.Ho, g.Wo}, memory::data_type::f32, tag::nhwc);
   plan.residual_as_sum = false;
   dnnl::convolution_forward::primitive_desc pd;
-  if (residual && prefers_residual_as_sum(g)) {
+  if (residual && (in_place || prefers_residual_as_sum(g))) {
     dnnl::post_ops sum;
     sum.append_sum(1.f);
     pd = primitive_desc(g, bias, sum, src_md, dst_md);
-    // Only brgconv gains: elsewhere (AVX2) the same kernel would run, plus the copy.
-    plan.residual_as_sum = starts_with(pd.impl_info_str(), "brgconv");
+    // With a copy only brgconv gains: elsewhere (AVX2) the same kernel would run, plus the copy.
+    plan.residual_as_sum = in_place || starts_with(pd.impl_info_str(), "brgconv");
   }
   if (!plan.residual_as_sum) {
     dnnl::post_ops ops;
@@ -163,13 +164,28 @@ bool conv_dnnl_forward(const float* x, const float* w, const float* bias, const 
   try {
     DnnlForwardPlan fresh;
     DnnlForwardPlan& plan = packed ? packed->dnnl_plan : fresh;
+    const bool in_place = residual != nullptr && residual == y;
     // A primitive splits its work for the thread count it was built under, and keeps that split.
-    const std::array<int, 16> key{g.N,  g.C,  g.H,  g.W,  g.K,  g.Ho,
-                                  g.Wo, g.kh, g.kw, g.sh, g.sw, g.ph,
-                                  g.pw, bias != nullptr, residual != nullptr, omp_get_max_threads()};
+    const std::array<int, 17> key{g.N,
+                                  g.C,
+                                  g.H,
+                                  g.W,
+                                  g.K,
+                                  g.Ho,
+                                  g.Wo,
+                                  g.kh,
+                                  g.kw,
+                                  g.sh,
+                                  g.sw,
+                                  g.ph,
+                                  g.pw,
+                                  bias != nullptr,
+                                  residual != nullptr,
+                                  in_place,
+                                  omp_get_max_threads()};
     if (plan.key != key) {
       plan.key = {};  // until the build succeeds
-      build_plan(g, bias != nullptr, residual != nullptr, plan);
+      build_plan(g, bias != nullptr, residual != nullptr, in_place, plan);
       plan.key = key;
     }
     if (plan.declined) return false;

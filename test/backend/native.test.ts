@@ -371,6 +371,49 @@ describe.runIf(native !== null)('native kernels match the reference', () => {
     expect(sums).toEqual(new Array(5).fill(14 * 14 * 48 * 32 * 0.5));
   });
 
+  it('conv2d writes over its residual when given the residual as y, on every path', () => {
+    // [N, C, K, H, W, kernel, groups, constant]: oneDNN with kept weights (a sum post-op into y) and
+    // with changing ones, one-pixel maps as one image, GEMM on a small map, the grouped kernels
+    const cases = [
+      [1, 32, 48, 14, 14, 1, 1, true],
+      [2, 16, 24, 8, 8, 1, 1, false],
+      [3, 24, 32, 1, 1, 1, 1, true],
+      [1, 16, 24, 3, 5, 1, 1, false],
+      [2, 16, 16, 6, 7, 3, 4, false],
+    ] as const;
+    for (const [N, C, K, H, W, k, groups, constant] of cases) {
+      const pad = (k - 1) / 2;
+      const g = { ...convGeometry(C, H, K, k, pad, groups), batch: N, inWidth: W, outWidth: W };
+      const x = randn(N, C, H, W);
+      const w = randn(K, C / groups, k, k);
+      const bias = randn(K);
+      const residual = randn(N, K, H, W);
+      const previous = setBackend(tsBackend);
+      let reference: Float32Array;
+      try {
+        reference = F.conv2d(x, w, bias, { padding: pad, groups, residual, relu: true })
+          .toFormat('nhwc')
+          .dataSync();
+      } finally {
+        setBackend(previous);
+      }
+      const y = Float32Array.from(residual.toFormat('nhwc').dataSync());
+      native!.conv2d(
+        x.toFormat('nhwc').dataSync(),
+        w.dataSync(),
+        bias.dataSync(),
+        g,
+        y,
+        { residual: y, relu: true },
+        constant ? { constant: true } : undefined,
+      );
+      const label = `${N}x${C}x${H}x${W} -> ${K}, ${k}x${k}, groups ${groups}, constant ${constant}`;
+      expect(maxAbsDiff([...y], [...reference]), label).toBeLessThanOrEqual(
+        1e-5 * Math.max(1, maxAbs([...reference])),
+      );
+    }
+  });
+
   it('a 1x1 with weights over 4 MiB adds its residual whichever post-op carries it', () => {
     // On AVX-512 such a residual is copied into y and added by oneDNN's sum post-op: y starts as
     // garbage, and a NaN in the residual must come through the ReLU
