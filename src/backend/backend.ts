@@ -116,6 +116,11 @@ export interface Backend<F = Float32Array, I = Int32Array> {
   readonly device: Device;
   /** The physical order of 4-D activations that the conv, norm and pool kernels read and write. */
   readonly activationFormat: MemoryFormat;
+  /**
+   * conv2d takes `y` being `epilogue.residual` itself, the result replacing the residual (which then
+   * costs no separate output buffer or pass over it). Backends without it are never given that.
+   */
+  readonly conv2dIntoResidual?: boolean;
 
   // ---- convolution ----
   /** y[N,Cout,Ho,Wo] = epilogue(conv(x[N,Cin,H,W], weight) + bias[Cout]) (bias may be null). */

@@ -19,6 +19,25 @@ export interface LoadResult {
 }
 
 /**
+ * Activations a container hands from one child to the next with nothing else holding them: the
+ * receiving module may write its result over one (a residual block adding into its input's buffer).
+ * Only containers mark them, for their own intermediates, and never a child's output that forward
+ * hooks could keep.
+ */
+const handedOver = new WeakSet<Tensor>();
+
+/** Marks an intermediate that only the next child will read. */
+export function handOver(t: Tensor): Tensor {
+  handedOver.add(t);
+  return t;
+}
+
+/** Whether `t` was handed over by a container: its receiver may write over it. */
+export function isHandedOver(t: Tensor): boolean {
+  return handedOver.has(t);
+}
+
+/**
  * Base class of layers and models, as torch.nn.Module: owns named parameters, buffers and child
  * modules (registered explicitly, so names are PyTorch's whatever the TypeScript property is called),
  * flips train/eval behaviour, and saves and loads state dicts with PyTorch's dotted names.
@@ -254,6 +273,11 @@ export abstract class Module {
     return this.apply((m) => {
       m.fusion = enabled;
     });
+  }
+
+  /** Whether this module or any module inside it has a forward hook. */
+  hasForwardHooks(): boolean {
+    return this.namedModules().some(([, m]) => m.forwardHooks.length > 0);
   }
 
   /** Calls hook(module, input, output) after each call() of this module, until removed. */

@@ -18,6 +18,30 @@ export interface Conv2dOptions {
    */
   residual?: Tensor | null;
   relu?: boolean;
+  /**
+   * The caller gives the residual up: the result may be written over its storage instead of a fresh
+   * output (and returned on that storage), which saves a buffer and a pass over memory. Taken only
+   * where the backend supports it and nothing needs the residual: no gradient is recorded and no
+   * autograd node saved it. The residual must not be read again either way.
+   */
+  intoResidual?: boolean;
+}
+
+/**
+ * Whether a residual given up by the caller can take the output (laid out as `output`, here the
+ * input): a temporary of an op (not an array the user passed in, nor a constant), on the same device,
+ * that no autograd node keeps for its backward.
+ */
+function overwritable(
+  given: boolean | undefined,
+  residual: Tensor | null,
+  output: Tensor,
+  backend: { readonly conv2dIntoResidual?: boolean },
+): residual is Tensor {
+  if (!given || !residual || !backend.conv2dIntoResidual) return false;
+  if (residual.device !== output.device || residual.format !== output.format) return false;
+  const s = residual.storage;
+  return s.recyclable && !s.constant && !s.pinned && s.savedBy === 0;
 }
 
 /** Output size of a convolution or pooling window along one axis (floor mode). */
@@ -110,7 +134,9 @@ export function conv2d(
     dilationW,
     groups,
   };
-  const y = Tensor.output(outShape, x.format, x.device);
+  const y = overwritable(options.intoResidual, residual, x, backend)
+    ? new Tensor(residual.storage, outShape, 'float32', { format: x.format })
+    : Tensor.output(outShape, x.format, x.device);
   backend.conv2d(
     x.handle,
     weight.handle,

@@ -13,6 +13,7 @@ import {
   inferenceMode,
   manualSeed,
   noGrad,
+  setBackend,
   Tensor,
   type ResNet,
 } from '../../src/index.js';
@@ -128,8 +129,16 @@ for (const backend of testBackends()) {
         const r = randn(...conv.shape);
         const fused = noGrad(() => F.conv2d(big, w, b, { ...options, relu: true }));
         expect(fused.toArray()).toEqual(F.relu(conv).toArray());
-        const withResidual = noGrad(() => F.conv2d(big, w, b, { ...options, residual: r, relu: true }));
-        expect(withResidual.toArray()).toEqual(F.relu(F.add(conv, r)).toArray());
+        const withResidual = noGrad(() =>
+          F.conv2d(big, w, b, { ...options, residual: r, relu: true }),
+        ).toArray();
+        // oneDNN may run a convolution with a residual on another kernel than the plain one (on
+        // AVX-512, jit_1x1 instead of brgconv_1x1), summing the channels in another order.
+        const composed = F.relu(F.add(conv, r)).toArray();
+        const scale = Math.max(1, ...composed.map(Math.abs));
+        expect(Math.max(...withResidual.map((v, i) => Math.abs(v - composed[i]!)))).toBeLessThanOrEqual(
+          1e-5 * scale,
+        );
         // A NaN input reaches the outputs of its windows through the fused ReLU, as through torch.relu.
         const withNaN = big.clone();
         withNaN.dataSync()[0] = Number.NaN;
@@ -164,6 +173,95 @@ for (const backend of testBackends()) {
       expect(channel1(fused.out).every(Number.isNaN)).toBe(true);
       expect(channel1(composed.out).every(Number.isNaN)).toBe(true);
       expect(fused.out.filter((v) => !Number.isNaN(v))).toEqual(composed.out.filter((v) => !Number.isNaN(v)));
+    });
+
+    it('conv2d intoResidual writes over a temporary residual where the backend takes it, and nothing else', () => {
+      const w = randn(6, 5, 3, 3);
+      const b = randn(6);
+      const options = { padding: 1 } as const;
+      const source = randn(2, 6, 3, 7);
+      // A temporary in the backend's own layout, as a residual block's identity is.
+      const temporary = (): Tensor => F.relu(source.toFormat(backend.activationFormat));
+      const expected = F.relu(F.add(F.conv2d(x, w, b, options), F.relu(source))).toArray();
+      const close = (got: number[]): void =>
+        expect(Math.max(...got.map((v, i) => Math.abs(v - expected[i]!)))).toBeLessThanOrEqual(1e-5);
+      const tail = { ...options, relu: true, intoResidual: true } as const;
+
+      const r = temporary();
+      const y = noGrad(() => F.conv2d(x, w, b, { ...tail, residual: r }));
+      close(y.toArray());
+      expect(y.storage === r.storage).toBe(backend.conv2dIntoResidual === true);
+
+      // an array the caller made is theirs: never written over
+      const given = temporary();
+      const own = new Tensor(Float32Array.from(given.dataSync()), given.shape, 'float32', {
+        format: given.format,
+      });
+      const before = own.toArray();
+      const fromOwn = noGrad(() => F.conv2d(x, w, b, { ...tail, residual: own }));
+      expect(fromOwn.storage).not.toBe(own.storage);
+      expect(own.toArray()).toEqual(before);
+      close(fromOwn.toArray());
+
+      // with gradients recorded the op composes, and the residual stays
+      const wg = w.clone().requiresGrad_();
+      const kept = temporary();
+      const keptValues = kept.toArray();
+      const withGrad = F.conv2d(x, wg, b, { ...tail, residual: kept });
+      expect(withGrad.storage).not.toBe(kept.storage);
+      expect(kept.toArray()).toEqual(keptValues);
+      close(withGrad.toArray());
+      backward(F.sum(withGrad));
+      expect(wg.grad!.toArray().some((v) => v !== 0)).toBe(true);
+    });
+
+    it('a frozen ResNeXt adds each residual into its identity where nothing else reads it', () => {
+      manualSeed(4);
+      const model = foldBatchNorm(createModel('resnext_tiny', { numClasses: 5 }).eval()).freezeForInference();
+      const input = randn(2, 3, 33, 35);
+      const reference = inferenceMode(() => model.setFusion(false).forward(input)).toArray();
+      model.setFusion(true);
+      const intoResidual = (): number => {
+        let calls = 0;
+        const counting = {
+          ...backend,
+          conv2d: (...a: Parameters<typeof backend.conv2d>) => {
+            if (a[5]?.residual && a[5].residual === a[4]) calls++;
+            backend.conv2d(...a);
+          },
+        };
+        const previous = setBackend(counting);
+        try {
+          const logits = inferenceMode(() => model.forward(input)).toArray();
+          expect(Math.max(...logits.map((v, i) => Math.abs(v - reference[i]!)))).toBeLessThanOrEqual(1e-5);
+        } finally {
+          setBackend(previous);
+        }
+        return calls;
+      };
+      // five blocks: four with a downsample (their own identity), one handed its input by the stage
+      expect(intoResidual()).toBe(backend.conv2dIntoResidual ? 5 : 0);
+
+      // A hook that keeps the first block of stage 2's output: the next block must not write over it
+      // (and neither hooked block writes over its identity).
+      const stage = model.stages[1]!;
+      let keptOutput: Tensor | null = null;
+      let keptValues: number[] = [];
+      let seenLater: number[] = [];
+      const first = stage.at(0).registerForwardHook((_m, _in, out) => {
+        keptOutput = out;
+        keptValues = out.toArray();
+      });
+      const second = stage.at(1).registerForwardHook(() => {
+        seenLater = keptOutput!.toArray();
+      });
+      try {
+        expect(intoResidual()).toBe(backend.conv2dIntoResidual ? 3 : 0);
+        expect(seenLater).toEqual(keptValues);
+      } finally {
+        first.remove();
+        second.remove();
+      }
     });
 
     it('names the residual shape at fault', () => {

@@ -14,6 +14,7 @@ export function createNativeBackend(addon: NativeAddon): Backend {
     name: 'native',
     device: 'cpu',
     activationFormat: 'nhwc',
+    conv2dIntoResidual: true,
     ...addon.kernels,
     ...hostSmallKernels,
   };

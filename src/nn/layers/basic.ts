@@ -5,7 +5,7 @@ import { adaptiveAvgPool2d, adaptiveMaxPool2d, maxPool2d } from '../../ops/pool.
 import { flatten } from '../../ops/shape.js';
 import type { Tensor } from '../../tensor/tensor.js';
 import { defaultLayerInit_ } from '../init.js';
-import { Module } from '../module.js';
+import { handOver, Module } from '../module.js';
 import { Parameter, stateTensor } from '../parameter.js';
 
 /** torch.nn.ReLU; with inplace = true it overwrites its input (as torchvision's ResNet does) and allocates nothing. */
@@ -146,7 +146,11 @@ export class Sequential extends Module {
 
   forward(x: Tensor): Tensor {
     let y = x;
-    for (const layer of this.layers) y = layer.call(y);
+    this.layers.forEach((layer, i) => {
+      y = layer.call(y);
+      // The next layer alone reads it, unless a hook saw it.
+      if (i < this.layers.length - 1 && !layer.hasForwardHooks()) handOver(y);
+    });
     return y;
   }
 }

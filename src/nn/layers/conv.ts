@@ -67,7 +67,10 @@ export class Conv2d extends Module {
    * relu?(this(x) + residual?) with the tail fused into the convolution's output pass (inference
    * engines' conv + add + ReLU). Forward hooks are not run: callers fuse only modules without hooks.
    */
-  forwardFused(x: Tensor, tail: { residual?: Tensor | null; relu?: boolean } = {}): Tensor {
+  forwardFused(
+    x: Tensor,
+    tail: { residual?: Tensor | null; relu?: boolean; intoResidual?: boolean } = {},
+  ): Tensor {
     return conv2d(x, this.weight, this.bias, {
       stride: this.stride,
       padding: this.padding,
@@ -75,6 +78,7 @@ export class Conv2d extends Module {
       groups: this.groups,
       residual: tail.residual ?? null,
       relu: tail.relu ?? false,
+      intoResidual: tail.intoResidual ?? false,
     });
   }
 }
