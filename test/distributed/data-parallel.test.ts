@@ -162,9 +162,20 @@ describe.skipIf(!haveMpi && !required)('mpirun -np 2 resnext train', () => {
     seed: 5,
     workers: 0,
   };
-  const cliArgs = (out: string, batch: number): string[] =>
+  const cliArgs = (out: string, batch: number, subset = 40): string[] =>
     [bin, 'train', '--data', 'fashion-mnist', '--arch', 'resnext_tiny', '--image-size', '32'].concat(
-      ['--subset', '40', '--val-subset', '20', '--epochs', '1', '--optimizer', 'sgd', '--lr', '0.05'],
+      [
+        '--subset',
+        String(subset),
+        '--val-subset',
+        '20',
+        '--epochs',
+        '1',
+        '--optimizer',
+        'sgd',
+        '--lr',
+        '0.05',
+      ],
       ['--momentum', '0.9', '--seed', '5', '--workers', '0', '--batch-size', String(batch)],
       ['--out', out, '--no-progress'],
     );
@@ -256,17 +267,21 @@ describe.skipIf(!haveMpi && !required)('mpirun -np 2 resnext train', () => {
     const work = mkdtempSync(join(tmpdir(), 'ddp-sync-'));
     const ranks = spawnSync(
       'mpirun',
-      [...MPIRUN_ARGS, '-np', '2', process.execPath, ...cliArgs(join(work, 'ranks'), 8), '--sync-bn'],
+      [...MPIRUN_ARGS, '-np', '2', process.execPath, ...cliArgs(join(work, 'ranks'), 8, 32), '--sync-bn'],
       { encoding: 'utf-8', env: MPI_ENV },
     );
     expect(ranks.status, ranks.stderr + ranks.stdout).toBe(0);
     expect(ranks.stdout).toContain('batch norm synchronised over the ranks');
-    const single = spawnSync(process.execPath, cliArgs(join(work, 'single'), 16), {
+    // Two steps: from the third on, this from-scratch run at lr 0.05 starts to diverge (the loss
+    // grows), and any rounding difference between batch 8 and batch 16 kernels grows with it to 1e-3
+    // and more, on some seeds and CPUs; over two steps both sides agree to 5e-6 (seeds 5-8, AVX2
+    // and AVX-512).
+    const single = spawnSync(process.execPath, cliArgs(join(work, 'single'), 16, 32), {
       encoding: 'utf-8',
       env: MPI_ENV,
     });
     expect(single.status, single.stderr).toBe(0);
-    expect(single.stdout).toContain('3 batches of 16 per epoch');
+    expect(single.stdout).toContain('2 batches of 16 per epoch');
     // Parameters and running statistics alike: the statistics were those of the whole batch. (Not
     // the momentum buffers: the sync path rounds differently, and these gradients move by 4e-5 of
     // their size when 1% of the input moves by one float32 step; parameters stay within 1.4e-5.)
