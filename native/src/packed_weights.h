@@ -16,7 +16,7 @@ struct DnnlForwardPlan {
   // buffer?, OpenMP threads
   std::array<int, 17> key{};
   bool declined = false;      // oneDNN offers only its reference kernel for this key
-  bool residual_as_sum = false;  // the residual is copied into dst and added by a sum post-op
+  bool residual_as_sum = false;  // the residual is in dst (copied there unless y is its buffer), added by a sum post-op
   dnnl::memory::desc src, dst, bias, weights;  // weights: the layout the primitive chose
   dnnl::convolution_forward primitive;
 };

@@ -120,12 +120,14 @@ export class Bottleneck extends Module {
       // The same computation with "bn, relu" and "bn, += identity, relu" (or, folded, the conv's
       // bias, identity and relu) each done in one pass over the activation.
       if (this.folded) {
-        // The sum may go into the identity's buffer where nothing else will read it: the
-        // downsample's output, or an input the container handed over (and no hook here sees).
-        const intoResidual = !this.hasForwardHooks() && (this.downsample !== null || isHandedOver(x));
         let out = this.conv1.forwardFused(x, { relu: true });
         out = this.conv2.forwardFused(out, { relu: true });
-        return this.conv3.forwardFused(out, { residual: identity(), relu: true, intoResidual });
+        // The sum may go into the identity's buffer where nothing else will read it: the
+        // downsample's own output, or an input the container handed over (and no hook here sees).
+        const residual = identity();
+        const owned = residual.storage !== x.storage || isHandedOver(x);
+        const intoResidual = owned && !this.hasForwardHooks();
+        return this.conv3.forwardFused(out, { residual, relu: true, intoResidual });
       }
       let out = this.bn1.forwardFused(this.conv1.call(x), { relu: true });
       out = this.bn2.forwardFused(this.conv2.call(out), { relu: true });

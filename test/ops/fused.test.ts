@@ -17,6 +17,7 @@ import {
   Tensor,
   type ResNet,
 } from '../../src/index.js';
+import { Identity, Sequential } from '../../src/nn/index.js';
 import { testBackends, useBackend } from '../helpers/backends.js';
 
 const gen = new Generator(77);
@@ -262,6 +263,15 @@ for (const backend of testBackends()) {
         first.remove();
         second.remove();
       }
+
+      // A container whose first layer passes its input through must not hand the caller's tensor on.
+      const block = stage.at(1);
+      const passThrough = new Sequential(new Identity(), block);
+      // (stage 2's blocks take 64 channels), in the layout the backend's kernels read
+      const features = inferenceMode(() => F.relu(randn(2, 64, 3, 4).toFormat(backend.activationFormat)));
+      const featureValues = features.toArray();
+      inferenceMode(() => passThrough.forward(features));
+      expect(features.toArray()).toEqual(featureValues);
     });
 
     it('names the residual shape at fault', () => {

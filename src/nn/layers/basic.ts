@@ -147,9 +147,12 @@ export class Sequential extends Module {
   forward(x: Tensor): Tensor {
     let y = x;
     this.layers.forEach((layer, i) => {
+      const input = y;
       y = layer.call(y);
-      // The next layer alone reads it, unless a hook saw it.
-      if (i < this.layers.length - 1 && !layer.hasForwardHooks()) handOver(y);
+      // The next layer alone reads it, unless a hook saw it or it is (a view of) this layer's input
+      // or the caller's (an Identity, a reshape).
+      const own = y.storage !== input.storage && y.storage !== x.storage;
+      if (i < this.layers.length - 1 && own && !layer.hasForwardHooks()) handOver(y);
     });
     return y;
   }
