@@ -28,6 +28,7 @@ export {
 export type * from './backend/backend.js';
 export * as nn from './nn/index.js';
 export { Module, Parameter, onMetaDevice, type StateDict } from './nn/index.js';
+export { InferencePlan, traceInference, type TraceOptions } from './nn/index.js';
 export * from './models/index.js';
 export * from './optim/index.js';
 export * from './io/index.js';

@@ -19,4 +19,5 @@ export {
   Linear,
   Sequential,
 } from './layers/basic.js';
+export { InferencePlan, traceInference, type TraceOptions } from './inference-plan.js';
 export * as init from './init.js';

@@ -54,13 +54,12 @@ export type HostFormatConverter = (
   dst: Float32Array,
 ) => void;
 
-/** Below this many elements a native call costs more than the loops above. */
-const MIN_INSTALLED_LENGTH = 4096;
 let installed: HostFormatConverter | null = null;
 
 /**
- * Installs a faster converter for host arrays (the native addon's, when it loads); the result is
- * the same permutation of the values. Returns the previous one (null: the loops above).
+ * Installs another converter for host arrays (the native addon's, when it loads); it must give the
+ * same permutation of the values. Every host conversion goes through it (a traced inference records
+ * them there). Returns the previous one (null: the loops above).
  */
 export function setHostFormatConverter(converter: HostFormatConverter | null): HostFormatConverter | null {
   const previous = installed;
@@ -68,16 +67,18 @@ export function setHostFormatConverter(converter: HostFormatConverter | null): H
   return previous;
 }
 
-/** Host arrays to NHWC (toNhwc) or NCHW, through the installed converter for large ones. */
+/** The loops above as a HostFormatConverter. */
+export const convertWithLoops: HostFormatConverter = (src, [N, C, H, W], toNhwc, dst) =>
+  (toNhwc ? nchwToNhwc : nhwcToNchw)(src, N, C, H, W, dst);
+
+/** Host arrays to NHWC (toNhwc) or NCHW, through the installed converter. */
 export function convertHostFormat(
   src: Float32Array,
   shape: readonly [number, number, number, number],
   toNhwc: boolean,
   dst: Float32Array,
 ): void {
-  if (installed && src.length >= MIN_INSTALLED_LENGTH) return installed(src, shape, toNhwc, dst);
-  const [N, C, H, W] = shape;
-  (toNhwc ? nchwToNhwc : nhwcToNchw)(src, N, C, H, W, dst);
+  (installed ?? convertWithLoops)(src, shape, toNhwc, dst);
 }
 
 /** Whether both formats order this shape's elements identically (C = 1 or H·W = 1). */

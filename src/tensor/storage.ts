@@ -251,3 +251,17 @@ export function collectStorage<T>(fn: () => T, keep: (result: T) => readonly Sto
   }
   return result;
 }
+
+/**
+ * Runs fn and returns, with its result, the recyclable storage created inside it (op outputs), which
+ * nothing releases: the caller owns them (a traced inference plans their buffers, then releases them).
+ */
+export function createdStorage<T>(fn: () => T): { result: T; created: Storage[] } {
+  const created: Storage[] = [];
+  scopes.push(created);
+  try {
+    return { result: fn(), created };
+  } finally {
+    scopes.pop();
+  }
+}

@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import { setHostFormatConverter } from '../../tensor/format.js';
+import { convertWithLoops, setHostFormatConverter } from '../../tensor/format.js';
 import { packageRoot } from '../../util/package-root.js';
 import type { Backend, KernelName } from '../backend.js';
 import type { hostSmallKernels } from '../ts/index.js';
@@ -57,6 +57,9 @@ export interface NativeAddon {
   readonly kernels: Pick<Backend, NativeKernelName>;
 }
 
+/** Below this many elements a native call costs more than the TypeScript loops. */
+const MIN_NATIVE_CONVERSION = 4096;
+
 let cached: { addon: NativeAddon | null; reason: string } | null = null;
 
 /** The addon, or null with the reason it could not be loaded. Loaded once. */
@@ -76,9 +79,11 @@ export function loadAddon(): { addon: NativeAddon | null; reason: string } {
       applyIsaVariable(addon);
       const threads = Number(process.env.RESNEXT_THREADS);
       if (Number.isInteger(threads) && threads > 0) addon.setThreads(threads);
-      setHostFormatConverter((src, [N, C, H, W], toNhwc, dst) =>
-        addon.convertFormat(src, N, C, H, W, toNhwc, dst),
-      );
+      setHostFormatConverter((src, shape, toNhwc, dst) => {
+        if (src.length < MIN_NATIVE_CONVERSION) return convertWithLoops(src, shape, toNhwc, dst);
+        const [N, C, H, W] = shape;
+        addon.convertFormat(src, N, C, H, W, toNhwc, dst);
+      });
       cached = { addon, reason: '' };
     }
   } catch (err) {

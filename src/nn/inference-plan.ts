@@ -1,0 +1,265 @@
+/**
+ * Traced inference: a forward pass recorded once, for one input shape, as the host kernel calls it
+ * makes, then replayed without the module and op layers in between (as torch.jit.trace records a
+ * function and a CUDA graph replays a captured pass; ONNX Runtime runs a static graph the same way).
+ * At batch 1 those layers cost about as much as the kernels' own per-call work, on caches the
+ * kernels have just flushed.
+ *
+ * The plan owns the intermediates' buffers and shares them by lifetime, as ONNX Runtime's memory
+ * planner does: a buffer whose last reader has run takes the next output that fits, so a replay
+ * holds a few activations' worth of memory, written while still in cache.
+ *
+ * What a recording cannot see is work outside the kernels: a function that reads tensor values in
+ * JavaScript, or branches on them, replays the path and values of the example. `check` (on by
+ * default, as torch.jit.trace's check_trace) replays the example and a second input against the
+ * eager pass and refuses the trace when they differ.
+ */
+import { inferenceMode, noGrad } from '../autograd/grad-mode.js';
+import { getBackend, setBackend, type Backend } from '../backend/index.js';
+import {
+  convertWithLoops,
+  setHostFormatConverter,
+  type HostFormatConverter,
+  type MemoryFormat,
+} from '../tensor/format.js';
+import { formatShape, sameShape, type Shape } from '../tensor/shape.js';
+import { createdStorage } from '../tensor/storage.js';
+import { Tensor } from '../tensor/tensor.js';
+import type { Module } from './module.js';
+
+export interface TraceOptions {
+  /** Replay the example and a second input against the eager pass, and refuse a trace that differs. */
+  check?: boolean;
+}
+
+type Kernel = (...args: unknown[]) => unknown;
+
+interface KernelCall {
+  readonly kernel: Kernel;
+  readonly args: readonly unknown[];
+}
+
+type HostArray = Float32Array | Int32Array;
+
+export class InferencePlan {
+  private constructor(
+    /** The input shape the plan was traced for (and the only one it runs). */
+    readonly inputShape: Shape,
+    private readonly input: Tensor,
+    private readonly calls: readonly KernelCall[],
+    private readonly output: {
+      readonly array: Float32Array;
+      readonly shape: Shape;
+      readonly format: MemoryFormat;
+    },
+    private readonly slots: readonly ArrayBuffer[],
+  ) {}
+
+  /** Bytes the plan holds: its intermediates' shared buffers and its copy of the input. */
+  get bytes(): number {
+    return this.slots.reduce((sum, s) => sum + s.byteLength, this.input.numel * 4);
+  }
+
+  /**
+   * Records `forward` (a module, or a function of one tensor) on `example`, a cpu float32 tensor,
+   * and plans its buffers. The backend in use then is the one the plan calls, and parameters are
+   * read from the arrays they had then (trace again after loading weights).
+   */
+  static trace(
+    forward: Module | ((x: Tensor) => Tensor),
+    example: Tensor,
+    options: TraceOptions = {},
+  ): InferencePlan {
+    const fn = typeof forward === 'function' ? forward : (x: Tensor): Tensor => forward.call(x);
+    if (example.device !== 'cpu' || example.dtype !== 'float32' || example.isMeta) {
+      throw new TypeError(
+        `traceInference: the example must be a float32 tensor on the cpu, got ${example.dtype} on ${example.isMeta ? 'meta' : example.device}`,
+      );
+    }
+    const input = new Tensor(new Float32Array(example.dataSync() as Float32Array), example.shape, 'float32', {
+      format: example.format,
+    });
+    const { result, created, calls } = record(() => fn(input));
+    if (!(result instanceof Tensor) || result.device !== 'cpu' || result.dtype !== 'float32') {
+      throw new TypeError('traceInference: the traced function must return one float32 tensor on the cpu');
+    }
+    if (created.some((s) => s.released)) {
+      throw new Error(
+        'traceInference: the function released intermediates while it ran (an inferenceMode inside it?); trace the forward pass itself',
+      );
+    }
+    const resultArray = result.dataSync() as Float32Array;
+    const expected = new Float32Array(resultArray);
+    const planned = new Set(created.map((s) => (s.handle as HostArray).buffer));
+    const { remap, slots } = planBuffers(calls, planned, resultArray);
+    const output = {
+      array: remap(resultArray) as Float32Array,
+      shape: [...result.shape],
+      format: result.format,
+    };
+    for (const s of created) s.release();
+    const plan = new InferencePlan(
+      [...example.shape],
+      input,
+      calls.map((c) => ({ kernel: c.kernel, args: c.args.map(remap) })),
+      output,
+      slots,
+    );
+    if (options.check ?? true) plan.check(fn, example, expected);
+    return plan;
+  }
+
+  /** The traced function's result for `x` (of the traced shape), as a new tensor. */
+  run(x: Tensor): Tensor {
+    if (!sameShape(x.shape, this.inputShape)) {
+      throw new RangeError(
+        `InferencePlan.run: traced for input ${formatShape(this.inputShape)}, got ${formatShape(x.shape)} (trace another plan for it)`,
+      );
+    }
+    if (x.device !== 'cpu' || x.dtype !== 'float32')
+      throw new TypeError(
+        `InferencePlan.run: expected a float32 tensor on the cpu, got ${x.dtype} on ${x.device}`,
+      );
+    (this.input.dataSync() as Float32Array).set(x.toFormat(this.input.format).dataSync() as Float32Array);
+    for (const { kernel, args } of this.calls) kernel(...args);
+    const { array, shape, format } = this.output;
+    return new Tensor(array.slice(), shape, 'float32', { format });
+  }
+
+  /** Replays the example into poisoned buffers, and a second input, against the eager pass. */
+  private check(fn: (x: Tensor) => Tensor, example: Tensor, expected: Float32Array): void {
+    // NaN in every slot: a value that no recorded call writes shows in the result.
+    for (const slot of this.slots) new Float32Array(slot, 0, slot.byteLength >> 2).fill(Number.NaN);
+    compare(this.run(example).dataSync() as Float32Array, expected, 'the example');
+    const values = new Float32Array(example.dataSync() as Float32Array).reverse();
+    const second = new Tensor(values, example.shape, 'float32', { format: example.format });
+    const eager = inferenceMode(() => fn(second)).dataSync() as Float32Array;
+    compare(this.run(second).dataSync() as Float32Array, eager, 'a second input (the example reversed)');
+  }
+}
+
+/** Records `fn`, run without gradients, as the kernel calls of the current host backend. */
+function record<T>(fn: () => T): {
+  result: T;
+  created: ReturnType<typeof createdStorage>['created'];
+  calls: KernelCall[];
+} {
+  const backend = getBackend();
+  const calls: KernelCall[] = [];
+  const recorder: Record<string, unknown> = { ...backend };
+  for (const [name, value] of Object.entries(backend)) {
+    if (typeof value !== 'function') continue;
+    const kernel = (value as Kernel).bind(backend);
+    recorder[name] = (...args: unknown[]): unknown => {
+      calls.push({ kernel, args: args.map(snapshot) });
+      return kernel(...args);
+    };
+  }
+  const converter: HostFormatConverter = (src, shape, toNhwc, dst) => {
+    const convert = previousConverter ?? convertWithLoops;
+    calls.push({ kernel: convert as Kernel, args: [src, [...shape], toNhwc, dst] });
+    convert(src, shape, toNhwc, dst);
+  };
+  const previousBackend = setBackend(recorder as unknown as Backend);
+  const previousConverter = setHostFormatConverter(converter);
+  try {
+    const { result, created } = createdStorage(() => noGrad(fn));
+    return { result, created, calls };
+  } finally {
+    setBackend(previousBackend);
+    setHostFormatConverter(previousConverter);
+  }
+}
+
+/** A call's argument as it was: descriptors copied (their arrays by reference). */
+function snapshot(value: unknown): unknown {
+  if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value)) return value;
+  if (Array.isArray(value)) return value.map(snapshot);
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, snapshot(v)]));
+}
+
+/** Calls `visit` on every host array inside a call argument. */
+function eachArray(value: unknown, visit: (a: HostArray) => void): void {
+  if (value instanceof Float32Array || value instanceof Int32Array) visit(value);
+  else if (Array.isArray(value)) for (const v of value) eachArray(v, visit);
+  else if (value !== null && typeof value === 'object' && !ArrayBuffer.isView(value))
+    for (const v of Object.values(value)) eachArray(v, visit);
+}
+
+/**
+ * Gives every planned buffer (an op output's memory) a slot: the best-fitting slot whose previous
+ * occupant was last named by an earlier call, else a new one. A buffer lives from the first call
+ * that names it to the last; the result's lives to the end.
+ */
+function planBuffers(
+  calls: readonly KernelCall[],
+  planned: ReadonlySet<ArrayBufferLike>,
+  result: Float32Array,
+): { remap: (value: unknown) => unknown; slots: ArrayBuffer[] } {
+  const startsAt = new Map<number, ArrayBufferLike[]>();
+  const last = new Map<ArrayBufferLike, number>();
+  calls.forEach(({ args }, i) =>
+    eachArray(args, (a) => {
+      if (!planned.has(a.buffer)) return;
+      if (!last.has(a.buffer)) startsAt.set(i, [...(startsAt.get(i) ?? []), a.buffer]);
+      last.set(a.buffer, i);
+    }),
+  );
+  if (last.has(result.buffer)) last.set(result.buffer, calls.length);
+  const endsAt = new Map<number, ArrayBufferLike[]>();
+  for (const [buffer, end] of last) endsAt.set(end, [...(endsAt.get(end) ?? []), buffer]);
+  const slotOf = new Map<ArrayBufferLike, ArrayBuffer>();
+  const slots: ArrayBuffer[] = [];
+  let free: ArrayBuffer[] = [];
+  for (let i = 0; i < calls.length; i++) {
+    for (const buffer of startsAt.get(i) ?? []) {
+      const fit = free.reduce<ArrayBuffer | null>(
+        (best, s) =>
+          s.byteLength >= buffer.byteLength && (!best || s.byteLength < best.byteLength) ? s : best,
+        null,
+      );
+      const slot = fit ?? new ArrayBuffer(buffer.byteLength);
+      if (fit) free = free.filter((s) => s !== fit);
+      else slots.push(slot);
+      slotOf.set(buffer, slot);
+    }
+    for (const buffer of endsAt.get(i) ?? []) free.push(slotOf.get(buffer)!);
+  }
+  const remap = (value: unknown): unknown => {
+    if (value instanceof Float32Array || value instanceof Int32Array) {
+      const slot = slotOf.get(value.buffer);
+      if (!slot) return value;
+      return value instanceof Float32Array
+        ? new Float32Array(slot, value.byteOffset, value.length)
+        : new Int32Array(slot, value.byteOffset, value.length);
+    }
+    if (Array.isArray(value)) return value.map(remap);
+    if (value !== null && typeof value === 'object' && !ArrayBuffer.isView(value))
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, remap(v)]));
+    return value;
+  };
+  return { remap, slots };
+}
+
+function compare(replayed: Float32Array, eager: Float32Array, which: string): void {
+  let scale = 1;
+  for (const v of eager) if (Number.isFinite(v)) scale = Math.max(scale, Math.abs(v));
+  for (let i = 0; i < eager.length; i++) {
+    const a = replayed[i]!;
+    const b = eager[i]!;
+    if (Object.is(a, b) || (Number.isNaN(a) && Number.isNaN(b)) || Math.abs(a - b) <= 1e-5 * scale) continue;
+    throw new Error(
+      `traceInference: replaying the recorded kernels on ${which} gave ${a} at element ${i}, the forward pass ${b}: ` +
+        'the function works outside the kernels (reads tensor values in JavaScript, or branches on them) and cannot be traced; run it eagerly',
+    );
+  }
+}
+
+/** InferencePlan.trace: records `forward` on `example` for replays at that input shape. */
+export function traceInference(
+  forward: Module | ((x: Tensor) => Tensor),
+  example: Tensor,
+  options: TraceOptions = {},
+): InferencePlan {
+  return InferencePlan.trace(forward, example, options);
+}
