@@ -22,9 +22,11 @@ import {
   SGD,
   summarize,
   Tensor,
+  traceInference,
   useBackend,
   type Backend,
   type Conv2dGeometry,
+  type InferencePlan,
   type ResNet,
 } from '../src/index.js';
 import { Conv2d } from '../src/nn/index.js';
@@ -41,7 +43,7 @@ Throughput and memory of resnext50_32x4d (native backend unless --backend), rate
   --size <px>            input side (default 224)
   --train-batch <n>      training batch (default 16); --layers measures at this batch
   --train-steps <n>      timed training steps (default 3)
-  --infer-repeats <n>    timed inference repeats (default 5)
+  --infer-repeats <n>    timed inference repeats (default 5), eager and traced (traceInference, as serve runs it)
   --layers               per-layer table for every distinct conv shape (forward, backward-input, backward-weight)
   --profile              time per kernel (convolutions by kind) at inference batch 1 and 8 and in a training step
   --fusion               fused vs unfused tails (BN/bias + residual + ReLU), interleaved
@@ -183,16 +185,34 @@ function inferRate(batch: number, repeats: number): number {
   return batch / median(times);
 }
 
+/** The deployed copy traced once per batch size (traceInference), replayed as serve runs it. */
+const plans = new Map<number, InferencePlan>();
+function tracedRate(batch: number, repeats: number): number {
+  const x = Tensor.randn([batch, 3, size, size]);
+  let plan = plans.get(batch);
+  if (!plan) plans.set(batch, (plan = traceInference(deployedCopy(), x)));
+  plan.run(x);
+  const times: number[] = [];
+  for (let r = 0; r < repeats; r++) times.push(time(() => plan.run(x)));
+  return batch / median(times);
+}
+
 const inferRepeats = Number(args['infer-repeats']);
 const ort = args.compare ? await OrtComparator.create(model, size) : null;
+const bs8Repeats = Math.max(2, Math.ceil(inferRepeats / 2));
 const inferBs1 = inferRate(1, inferRepeats);
-log(
-  `inference batch 1: ${inferBs1.toFixed(2)} img/s (${(((inferBs1 * forwardGflop) / sgemm) * 100).toFixed(0)}% of sgemm)`,
-);
-const inferBs8 = inferRate(8, Math.max(2, Math.ceil(inferRepeats / 2)));
-log(
-  `inference batch 8: ${inferBs8.toFixed(2)} img/s (${(((inferBs8 * forwardGflop) / sgemm) * 100).toFixed(0)}% of sgemm)`,
-);
+const tracedBs1 = tracedRate(1, inferRepeats);
+const inferBs8 = inferRate(8, bs8Repeats);
+const tracedBs8 = tracedRate(8, bs8Repeats);
+const ofSgemm = (rate: number): string => `${(((rate * forwardGflop) / sgemm) * 100).toFixed(0)}% of sgemm`;
+for (const [batch, eager, traced] of [
+  [1, inferBs1, tracedBs1],
+  [8, inferBs8, tracedBs8],
+] as const) {
+  log(
+    `inference batch ${batch}: ${eager.toFixed(2)} img/s (${ofSgemm(eager)}); traced ${traced.toFixed(2)} img/s (${ofSgemm(traced)})`,
+  );
+}
 
 /**
  * Ours against ONNX Runtime at batch 1 and 8, in two alternating rounds (medians of each side), so
@@ -201,26 +221,31 @@ log(
 let comparison: Record<string, number> | null = null;
 if (ort) {
   const ours = { 1: [inferBs1], 8: [inferBs8] } as Record<number, number[]>;
+  const traced = { 1: [tracedBs1], 8: [tracedBs8] } as Record<number, number[]>;
   const theirs = { 1: [] as number[], 8: [] as number[] } as Record<number, number[]>;
   for (let round = 0; round < 2; round++) {
     for (const batch of [1, 8]) {
-      const repeats = batch === 1 ? inferRepeats : Math.max(2, Math.ceil(inferRepeats / 2));
+      const repeats = batch === 1 ? inferRepeats : bs8Repeats;
       theirs[batch]!.push(await ort.rate(batch, repeats));
-      if (round === 1) ours[batch]!.push(inferRate(batch, repeats));
+      if (round === 1) {
+        ours[batch]!.push(inferRate(batch, repeats));
+        traced[batch]!.push(tracedRate(batch, repeats));
+      }
     }
   }
-  comparison = {
-    ort_threads: ort.threads,
-    ours_bs1_img_s: median(ours[1]!),
-    ort_bs1_img_s: median(theirs[1]!),
-    ours_bs8_img_s: median(ours[8]!),
-    ort_bs8_img_s: median(theirs[8]!),
-  };
-  comparison.ratio_bs1 = comparison.ours_bs1_img_s! / comparison.ort_bs1_img_s!;
-  comparison.ratio_bs8 = comparison.ours_bs8_img_s! / comparison.ort_bs8_img_s!;
+  comparison = { ort_threads: ort.threads };
+  for (const batch of [1, 8]) {
+    comparison[`ours_bs${batch}_img_s`] = median(ours[batch]!);
+    comparison[`ours_traced_bs${batch}_img_s`] = median(traced[batch]!);
+    comparison[`ort_bs${batch}_img_s`] = median(theirs[batch]!);
+    comparison[`ratio_bs${batch}`] = median(ours[batch]!) / median(theirs[batch]!);
+    comparison[`ratio_traced_bs${batch}`] = median(traced[batch]!) / median(theirs[batch]!);
+  }
+  const ratios = (batch: number): string =>
+    `${comparison![`ratio_bs${batch}`]!.toFixed(2)}x eager, ${comparison![`ratio_traced_bs${batch}`]!.toFixed(2)}x traced at batch ${batch}`;
   log(
     `ONNX Runtime ${ort.version} (${ort.threads} threads): batch 1 ${comparison.ort_bs1_img_s!.toFixed(2)} img/s, ` +
-      `batch 8 ${comparison.ort_bs8_img_s!.toFixed(2)} img/s; ours / ORT: ${comparison.ratio_bs1!.toFixed(2)}x at batch 1, ${comparison.ratio_bs8!.toFixed(2)}x at batch 8`,
+      `batch 8 ${comparison.ort_bs8_img_s!.toFixed(2)} img/s; ours / ORT: ${ratios(1)}; ${ratios(8)}`,
   );
 }
 
@@ -252,6 +277,7 @@ if (args.profile) {
 // steps yield a turn.
 const yieldTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 deployed = null;
+plans.clear();
 v8.setFlagsFromString('--expose-gc');
 (runInNewContext('gc') as () => void)();
 await yieldTurn();
@@ -484,6 +510,8 @@ if (args.json) {
         sgemm_gflops: sgemm,
         infer_bs1_img_s: inferBs1,
         infer_bs8_img_s: inferBs8,
+        infer_traced_bs1_img_s: tracedBs1,
+        infer_traced_bs8_img_s: tracedBs8,
         infer_gflops_fraction: (inferBs8 * forwardGflop) / sgemm,
         train_batch: trainBatch,
         train_bs16_img_s: trainRate,
