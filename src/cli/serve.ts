@@ -59,7 +59,7 @@ export function serveCommand(): Command {
       const device = await deviceFor(flags.backend);
       const { model, meta } = await loadTrainedModel(flags.weights, { strict: true });
       const service = createPredictServer(
-        new Classifier(model, meta, device),
+        new Classifier(model, meta, device, { traced: true }),
         {
           meta,
           parameters: model.parameterCount(),

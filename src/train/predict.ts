@@ -4,6 +4,7 @@ import { decodeImage, isImageFile, type RawImage } from '../data/image.js';
 import { entryKind, walkFiles } from '../data/walk.js';
 import { buildTransform, outputSideHint, toTensorInto, type Transform } from '../data/transforms.js';
 import { ResNet } from '../models/resnet.js';
+import { traceInference, type InferencePlan } from '../nn/inference-plan.js';
 import { foldBatchNorm } from '../models/fold.js';
 import { softmax } from '../ops/activation.js';
 import type { Device } from '../tensor/device.js';
@@ -38,6 +39,18 @@ export function collectImages(inputs: readonly string[]): string[] {
   return out;
 }
 
+export interface ClassifierOptions {
+  /**
+   * Replay traced forward passes (traceInference) for batch sizes seen before, on the cpu: worth it
+   * where many batches share a size (a server's), since a trace costs about three forward passes.
+   * The last few sizes' plans are kept.
+   */
+  traced?: boolean;
+}
+
+/** Plans kept by a tracing Classifier, the most recently used ones. */
+const KEPT_PLANS = 4;
+
 /**
  * A trained model ready to classify decoded images: batch norm folded (on the host), the model's
  * own eval transforms and normalisation, softmax, top-k, on the cpu or a GPU device.
@@ -47,13 +60,19 @@ export class Classifier {
   readonly decodeHint: number | undefined;
   private readonly net: ResNet;
   private readonly transform: Transform;
+  private readonly traced: boolean;
+  /** Batch sizes run so far, and the plans of the recent ones (in order of use, oldest first). */
+  private readonly seen = new Set<number>();
+  private readonly plans = new Map<number, InferencePlan>();
 
   /** The model itself is left where it is: the classifier runs its own folded copy on `device`. */
   constructor(
     model: ResNet,
     readonly meta: ModelMeta,
     readonly device: Device = 'cpu',
+    options: ClassifierOptions = {},
   ) {
+    this.traced = (options.traced ?? false) && device === 'cpu';
     const folded = foldBatchNorm(model.eval());
     this.net = device === 'cpu' || folded !== model ? folded : copyOf(model);
     this.net.to(device);
@@ -78,10 +97,30 @@ export class Classifier {
       }
       toTensorInto(out, meta.mean, meta.std, x.dataSync(), i * C * H * W);
     });
-    const probabilities = inferenceMode(() => softmax(this.net.call(x.to(this.device)), 1));
+    const probabilities = inferenceMode(() => softmax(this.logits(x.to(this.device)), 1));
     const probs = await probabilities.data();
     const n = meta.classes.length;
     return images.map((_, i) => rankClasses(probs.subarray(i * n, (i + 1) * n), meta.classes, topK));
+  }
+
+  /** The batch sizes whose traced plans are kept, least recently used first. */
+  get tracedBatchSizes(): number[] {
+    return [...this.plans.keys()];
+  }
+
+  /** The network's output for x: eagerly, or by the plan for its batch size once one is traced. */
+  private logits(x: Tensor): Tensor {
+    const batch = x.shape[0]!;
+    let plan = this.plans.get(batch);
+    if (!plan && this.traced && this.seen.has(batch)) {
+      plan = traceInference(this.net, x);
+      if (this.plans.size >= KEPT_PLANS) this.plans.delete(this.plans.keys().next().value!);
+    }
+    this.seen.add(batch);
+    if (!plan) return this.net.call(x);
+    this.plans.delete(batch);
+    this.plans.set(batch, plan);
+    return plan.run(x);
   }
 }
 

@@ -210,3 +210,29 @@ describe('the inference queue', () => {
     expect(slow.size).toBe(0);
   });
 });
+
+describe('a tracing classifier', () => {
+  const images = (n: number, value: number): RawImage[] =>
+    Array.from({ length: n }, (_, i) => ({
+      width: 32,
+      height: 32,
+      channels: 3,
+      data: new Float32Array(32 * 32 * 3).fill(value + i / 10),
+    }));
+
+  it('replays a plan for a batch size seen before, with the eager results, keeping the last four', async () => {
+    const eager = new Classifier(model, meta);
+    const traced = new Classifier(model, meta, 'cpu', { traced: true });
+    for (const [size, round] of [
+      [2, 0],
+      [2, 1],
+      [2, 2],
+    ] as const) {
+      const batch = images(size, 0.2 * round);
+      expect(await traced.classify(batch, 3)).toEqual(await eager.classify(batch, 3));
+    }
+    expect(traced.tracedBatchSizes).toEqual([2]);
+    for (const size of [1, 1, 3, 3, 4, 4, 2, 5, 5]) await traced.classify(images(size, 0.3), 1);
+    expect(traced.tracedBatchSizes).toEqual([3, 4, 2, 5]);
+  });
+});
