@@ -97,6 +97,11 @@ export class InferencePlan {
       shape: [...result.shape],
       format: result.format,
     };
+    if (planned.has(resultArray.buffer) && output.array === resultArray) {
+      throw new Error(
+        'traceInference: no kernel call wrote the result (it was computed in JavaScript), so it cannot be traced; run it eagerly',
+      );
+    }
     for (const s of created) s.release();
     const plan = new InferencePlan(
       [...example.shape],
@@ -146,14 +151,23 @@ function record<T>(fn: () => T): {
 } {
   const backend = getBackend();
   const calls: KernelCall[] = [];
-  const recorder: Record<string, unknown> = { ...backend };
-  for (const [name, value] of Object.entries(backend)) {
-    if (typeof value !== 'function') continue;
-    const kernel = (value as Kernel).bind(backend);
-    recorder[name] = (...args: unknown[]): unknown => {
-      calls.push({ kernel, args: args.map(snapshot) });
-      return kernel(...args);
-    };
+  // Every kernel, own or inherited (a backend may be a class instance); the rest read through.
+  const recorder = Object.create(backend) as Record<string, unknown>;
+  const kernels = backend as unknown as Record<string, unknown>;
+  for (
+    let o: object | null = backend;
+    o && o !== Object.prototype;
+    o = Object.getPrototypeOf(o) as object | null
+  ) {
+    for (const name of Object.getOwnPropertyNames(o)) {
+      const value = kernels[name];
+      if (name === 'constructor' || typeof value !== 'function' || Object.hasOwn(recorder, name)) continue;
+      const kernel = (value as Kernel).bind(backend);
+      recorder[name] = (...args: unknown[]): unknown => {
+        calls.push({ kernel, args: args.map(snapshot) });
+        return kernel(...args);
+      };
+    }
   }
   const converter: HostFormatConverter = (src, shape, toNhwc, dst) => {
     const convert = previousConverter ?? convertWithLoops;

@@ -7,6 +7,8 @@ import {
   nn,
   Tensor,
   traceInference,
+  tsBackend,
+  type Backend,
   type Module,
 } from '../../src/index.js';
 import { maxAbsDiff } from '../helpers/assert.js';
@@ -99,6 +101,19 @@ for (const backend of testBackends({ includeNhwcAdapter: false })) {
     });
   });
 }
+
+describe('traceInference on a backend whose kernels are inherited', () => {
+  // A backend may be a class instance, or an object over another backend's prototype.
+  useBackend(Object.create(tsBackend) as Backend);
+
+  it('records the inherited kernels too', () => {
+    const model = new nn.Sequential(new nn.Conv2d(3, 4, 3, { padding: 1 }), new nn.ReLU()).eval();
+    const x = Tensor.randn([1, 3, 6, 6], { generator: new Generator(5) });
+    const plan = traceInference(model, x);
+    const y = Tensor.randn([1, 3, 6, 6], { generator: new Generator(6) });
+    expect(maxAbsDiff(plan.run(y).dataSync(), eager(model, y))).toBe(0);
+  });
+});
 
 describe('traceInference input checks', () => {
   it('takes a float32 example on the cpu', () => {
