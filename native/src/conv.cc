@@ -2,7 +2,9 @@
 //   forward, groups = 1     oneDNN's convolution primitive (conv_dnnl.cc), bias and residual fused,
 //                           unless it declines (maps too small to repay reordering changing weights)
 //   1x1, or groups = 1      GEMM (conv_gemm.cc): the backward passes and the declined forwards
-//   grouped k×k             direct kernels (conv_grouped.cc)
+//   grouped k×k             direct kernels (conv_grouped.cc); in the AVX-512 variant oneDNN's
+//                           primitives where they measured faster (conv_dnnl.cc: the inference
+//                           forward at stride 1, backward-weights with 16 or more per group)
 // Compiled once per ISA variant (variants/*.cc, dispatch.cc).
 #include <omp.h>
 
@@ -15,6 +17,14 @@ RX_VARIANT_BEGIN
 
 namespace {
 bool use_gemm(const ConvGeom& g) { return g.pointwise() || g.groups == 1; }
+
+// oneDNN's AVX-512 grouped kernels beat our 16-lane ones on some shapes; the AVX2 variant (also what
+// RESNEXT_ISA=avx2 selects) keeps ours, which were as fast as oneDNN's AVX2 kernels or faster.
+#if defined(RX_VARIANT_LANES) && RX_VARIANT_LANES == 16
+constexpr bool kGroupedThroughDnnl = true;
+#else
+constexpr bool kGroupedThroughDnnl = false;
+#endif
 }  // namespace
 
 void conv2d_forward(const float* x, const float* w, const float* bias, const ConvGeom& g, float* y,
@@ -22,7 +32,7 @@ void conv2d_forward(const float* x, const float* w, const float* bias, const Con
   const float* res = epilogue.residual;
   const bool relu = epilogue.relu;
   std::vector<float> kept_residual;  // y is the residual's buffer and a kernel below overwrites it first
-  if (conv_dnnl_forward(x, w, bias, g, res, y, packed)) {
+  if (conv_dnnl_forward(x, w, bias, g, res, y, packed, kGroupedThroughDnnl)) {
     // Bias and residual are in; the ReLU stays ours: oneDNN's (a max with 0) turns NaN into 0, where
     // torch.relu lets it through.
     bias = nullptr;
@@ -64,7 +74,8 @@ void conv2d_backward_input(const float* dy, const float* w, const ConvGeom& g, f
 
 void conv2d_backward_weight(const float* dy, const float* x, const ConvGeom& g, float* dw, float* dbias) {
   if (use_gemm(g)) conv_gemm_backward_weight(dy, x, g, dw);
-  else conv_grouped_backward_weight(dy, x, g, dw);
+  else if (!kGroupedThroughDnnl || !conv_dnnl_backward_weights(dy, x, g, dw))
+    conv_grouped_backward_weight(dy, x, g, dw);
   if (dbias) {
     const index_t P = static_cast<index_t>(g.N) * g.Ho * g.Wo;
     std::vector<double> sum(g.K, 0.0);

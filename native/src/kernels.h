@@ -19,13 +19,18 @@ std::size_t packed_weights_bytes(const PackedWeights* packed);
 // empty until filled, and emptied first when it holds another key's.
 std::vector<float>& packed_grouped_forward(PackedWeights* packed, long key);
 
-// Ungrouped forward through oneDNN's convolution primitive (conv_dnnl.cc), bias and residual (or
-// null) fused. Returns false, having written nothing, for grouped or dilated shapes, maps too small to
-// gain, or when oneDNN declines the shape. oneDNN chooses its own ISA at run time, so this is built
-// once. With `packed` (weights the caller promises never change), the blocked weights the primitive
-// reads are kept there and reused while their layout still fits, instead of reordered on every call.
+// Forward through oneDNN's convolution primitive (conv_dnnl.cc), bias and residual (or null) fused.
+// Returns false, having written nothing, for dilated shapes, maps too small to gain, grouped shapes
+// unless `grouped` (and then all but constant weights at stride 1 with 8 or more channels per group
+// on an AVX-512 kernel), or when oneDNN declines the shape. oneDNN chooses its own ISA at run time, so
+// this is built once. With `packed` (weights the caller promises never change), the blocked weights
+// the primitive reads are kept there and reused while their layout still fits, instead of reordered
+// on every call.
 bool conv_dnnl_forward(const float* x, const float* w, const float* bias, const ConvGeom& g, const float* residual,
-                       float* y, PackedWeights* packed);
+                       float* y, PackedWeights* packed, bool grouped);
+// Grouped backward-weights (dw overwritten) through oneDNN's primitive, where it runs an AVX-512
+// kernel for a shape of 16 or more channels per group; false, having written nothing, elsewhere.
+bool conv_dnnl_backward_weights(const float* dy, const float* x, const ConvGeom& g, float* dw);
 
 // 4-D activations from NCHW to NHWC (to_nhwc) or back, src and dst of N·C·HW floats (layout.cc).
 void convert_format(const float* src, int N, int C, int HW, bool to_nhwc, float* dst);

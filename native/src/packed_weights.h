@@ -12,9 +12,9 @@ namespace rx {
 // oneDNN's forward convolution as last built for one weight array: the descriptors and primitive of
 // one input size, bias, residual and thread count (building them again costs 20-30 µs a call).
 struct DnnlForwardPlan {
-  // the geometry (N, C, H, W, K, Ho, Wo, kh, kw, sh, sw, ph, pw), bias?, residual?, y the residual's
-  // buffer?, OpenMP threads
-  std::array<int, 17> key{};
+  // the geometry (N, C, H, W, K, Ho, Wo, kh, kw, sh, sw, ph, pw, groups), bias?, residual?, y the
+  // residual's buffer?, OpenMP threads
+  std::array<int, 18> key{};
   bool declined = false;      // oneDNN offers only its reference kernel for this key
   bool residual_as_sum = false;  // the residual is in dst (copied there unless y is its buffer), added by a sum post-op
   dnnl::memory::desc src, dst, bias, weights;  // weights: the layout the primitive chose

@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 import {
   backward,
   F,
+  nn,
   inferenceMode,
   setKernelIsa,
   Generator,
@@ -525,6 +526,42 @@ describe.runIf(native !== null)('native kernels match the reference', () => {
     for (const [offset, dx] of results.entries()) {
       expect(dx.every(Number.isFinite), `offset ${offset * 4} bytes: finite`).toBe(true);
       expect(maxAbsDiff(dx, results[0]!), `offset ${offset * 4} bytes`).toBeLessThanOrEqual(1e-5 * scale);
+    }
+  });
+
+  it('grouped inference convolutions with constant weights match the reference (oneDNN on AVX-512)', () => {
+    // [C, H, stride, groups]: 8, 16 and 32 channels per group at stride 1 (the shapes the AVX-512
+    // variant runs through oneDNN with constant weights), and one at stride 2 (ours).
+    for (const [C, H, stride, groups] of [
+      [256, 9, 1, 32],
+      [512, 7, 1, 32],
+      [1024, 5, 1, 32],
+      [512, 8, 2, 32],
+    ] as const) {
+      const x = randn(2, C, H, H);
+      const conv = new nn.Conv2d(C, C, 3, { stride, padding: 1, groups, bias: true }).eval();
+      conv.bias!.copy_(randn(C));
+      conv.freezeForInference();
+      const infer = (backend: Backend): number[] => {
+        const previous = setBackend(backend);
+        try {
+          return inferenceMode(() => conv.forwardFused(x, { relu: true }).toArray());
+        } finally {
+          setBackend(previous);
+        }
+      };
+      const want = infer(tsBackend);
+      for (const isa of variantsThisCpuRuns()) {
+        const was = setKernelIsa(isa);
+        try {
+          expect(
+            maxAbsDiff(infer(native!), want),
+            `${isa}: ${C}/${groups} at ${H}x${H} stride ${stride}`,
+          ).toBeLessThanOrEqual(1e-4 * Math.max(1, maxAbs(want)));
+        } finally {
+          setKernelIsa(was);
+        }
+      }
     }
   });
 
