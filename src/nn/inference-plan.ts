@@ -79,18 +79,15 @@ export class InferencePlan {
     const input = new Tensor(new Float32Array(example.dataSync() as Float32Array), example.shape, 'float32', {
       format: example.format,
     });
-    const { result, created, calls } = record(() => fn(input));
+    const { result, created, arrays, calls } = record(() => fn(input));
     if (!(result instanceof Tensor) || result.device !== 'cpu' || result.dtype !== 'float32') {
       throw new TypeError('traceInference: the traced function must return one float32 tensor on the cpu');
     }
-    if (created.some((s) => s.released)) {
-      throw new Error(
-        'traceInference: the function released intermediates while it ran (an inferenceMode inside it?); trace the forward pass itself',
-      );
-    }
     const resultArray = result.dataSync() as Float32Array;
     const expected = new Float32Array(resultArray);
-    const planned = new Set(created.map((s) => (s.handle as HostArray).buffer));
+    // Every op output's memory, also what an inferenceMode inside fn has already given back to the
+    // pool: the replay must never touch pool arrays.
+    const planned = new Set(arrays.map((a) => a.buffer));
     const { remap, slots } = planBuffers(calls, planned, resultArray);
     const output = {
       array: remap(resultArray) as Float32Array,
@@ -144,11 +141,7 @@ export class InferencePlan {
 }
 
 /** Records `fn`, run without gradients, as the kernel calls of the current host backend. */
-function record<T>(fn: () => T): {
-  result: T;
-  created: ReturnType<typeof createdStorage>['created'];
-  calls: KernelCall[];
-} {
+function record<T>(fn: () => T): ReturnType<typeof createdStorage<T>> & { calls: KernelCall[] } {
   const backend = getBackend();
   const calls: KernelCall[] = [];
   // Every kernel, own or inherited (a backend may be a class instance); the rest read through.
@@ -177,8 +170,7 @@ function record<T>(fn: () => T): {
   const previousBackend = setBackend(recorder as unknown as Backend);
   const previousConverter = setHostFormatConverter(converter);
   try {
-    const { result, created } = createdStorage(() => noGrad(fn));
-    return { result, created, calls };
+    return { ...createdStorage(() => noGrad(fn)), calls };
   } finally {
     setBackend(previousBackend);
     setHostFormatConverter(previousConverter);

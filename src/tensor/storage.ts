@@ -51,7 +51,10 @@ export class Storage<D extends DType = DType> {
       this.dtype = dtype ?? ((values instanceof Float32Array ? 'float32' : 'int64') as D);
       registry.set(values, this as Storage);
     }
-    if (recyclable) scopes.at(-1)?.push(this as Storage);
+    if (recyclable) {
+      scopes.at(-1)?.push(this as Storage);
+      if (this.array) for (const list of watchers) list.push(this.array);
+    }
   }
 
   get device(): Device {
@@ -252,16 +255,24 @@ export function collectStorage<T>(fn: () => T, keep: (result: T) => readonly Sto
   return result;
 }
 
+/** Lists that receive the host array of every recyclable storage created while they are open. */
+const watchers: ArrayBufferView[][] = [];
+
 /**
  * Runs fn and returns, with its result, the recyclable storage created inside it (op outputs), which
- * nothing releases: the caller owns them (a traced inference plans their buffers, then releases them).
+ * nothing releases unless fn does, and the host arrays of all of them, including those that a scope
+ * inside fn (an inferenceMode) created and released again: a traced inference plans buffers for every
+ * one of them, then releases the rest.
  */
-export function createdStorage<T>(fn: () => T): { result: T; created: Storage[] } {
+export function createdStorage<T>(fn: () => T): { result: T; created: Storage[]; arrays: ArrayBufferView[] } {
   const created: Storage[] = [];
+  const arrays: ArrayBufferView[] = [];
   scopes.push(created);
+  watchers.push(arrays);
   try {
-    return { result: fn(), created };
+    return { result: fn(), created, arrays };
   } finally {
     scopes.pop();
+    watchers.pop();
   }
 }

@@ -15,6 +15,10 @@ import { maxAbsDiff } from '../helpers/assert.js';
 import { testBackends, useBackend } from '../helpers/backends.js';
 import { tinyModel } from '../helpers/tiny.js';
 
+function noGradValues(fn: (x: Tensor) => Tensor, x: Tensor): Float32Array {
+  return new Float32Array(inferenceMode(() => fn(x)).dataSync() as Float32Array);
+}
+
 function eager(model: Module, x: Tensor): Float32Array {
   return new Float32Array(inferenceMode(() => model.call(x)).dataSync() as Float32Array);
 }
@@ -72,6 +76,23 @@ for (const backend of testBackends({ includeNhwcAdapter: false })) {
       const x = Tensor.randn([2, 3, 32, 32], { generator: gen });
       const want = inferenceMode(() => fn(x)).dataSync();
       expect(maxAbsDiff(plan.run(x.toFormat('nhwc')).dataSync(), want)).toBe(0);
+    });
+
+    it('owns the buffers of a function that runs its own inferenceMode, never the pool', () => {
+      const w1 = Tensor.randn([8, 3, 3, 3], { generator: gen });
+      const w2 = Tensor.randn([4, 8, 3, 3], { generator: gen });
+      const convs = (t: Tensor): Tensor => F.conv2d(F.relu(F.conv2d(t, w1, null, { padding: 1 })), w2);
+      const x = Tensor.randn([2, 3, 32, 32], { generator: gen });
+      const plan = traceInference((t: Tensor) => inferenceMode(() => convs(t)), x);
+      // The inner inferenceMode gave its intermediates back to the pool; eager passes take them.
+      const kept = [0, 1, 2].map(() =>
+        inferenceMode(() =>
+          F.conv2d(Tensor.randn([2, 3, 32, 32], { generator: gen }), w1, null, { padding: 1 }),
+        ),
+      );
+      const keptValues = kept.map((k) => new Float32Array(k.dataSync() as Float32Array));
+      expect(maxAbsDiff(plan.run(x).dataSync(), noGradValues(convs, x))).toBe(0);
+      kept.forEach((k, i) => expect(maxAbsDiff(k.dataSync(), keptValues[i]!), `kept ${i}`).toBe(0));
     });
 
     it('names the traced shape when run on another', () => {
