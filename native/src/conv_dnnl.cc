@@ -119,6 +119,15 @@ dnnl::memory::desc user_weights_md(const ConvGeom& g) {
   return dnnl::memory::desc(weight_dims(g), dnnl::memory::data_type::f32, g.groups == 1 ? tag::oihw : tag::goihw);
 }
 
+// The weights in the layout the primitive is to choose.
+dnnl::memory::desc any_weights_md(const ConvGeom& g) {
+  return dnnl::memory::desc(weight_dims(g), dnnl::memory::data_type::f32, dnnl::memory::format_tag::any);
+}
+
+dnnl::memory::desc bias_md(const ConvGeom& g) {
+  return dnnl::memory::desc({g.K}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::x);
+}
+
 dnnl::memory::desc activation_md(int N, int C, int H, int W) {
   return dnnl::memory::desc({N, C, H, W}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::nhwc);
 }
@@ -127,13 +136,12 @@ dnnl::convolution_forward::primitive_desc primitive_desc(const ConvGeom& g, bool
                                                          const dnnl::memory::desc& src_md,
                                                          const dnnl::memory::desc& dst_md) {
   using dnnl::memory;
-  const memory::desc any_w_md(weight_dims(g), memory::data_type::f32, memory::format_tag::any);
-  const memory::desc bias_md({g.K}, memory::data_type::f32, memory::format_tag::x);
+  const memory::desc any_w_md = any_weights_md(g);
   // Both sides padded alike, as PyTorch does; oneDNN rounds the output size down as it does.
   const memory::dims strides{g.sh, g.sw}, padding{g.ph, g.pw};
   const auto desc = bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
                                                            dnnl::algorithm::convolution_direct, src_md, any_w_md,
-                                                           bias_md, dst_md, strides, padding, padding)
+                                                           bias_md(g), dst_md, strides, padding, padding)
                          : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
                                                            dnnl::algorithm::convolution_direct, src_md, any_w_md,
                                                            dst_md, strides, padding, padding);
@@ -151,7 +159,6 @@ bool avx512_kernel(const char* impl) { return std::string(impl).find("avx512") !
 // is the residual's own buffer, which a sum post-op adds into without a copy.
 void build_plan(const ConvGeom& g, bool bias, bool residual, bool in_place, DnnlForwardPlan& plan) {
   using dnnl::memory;
-  using tag = memory::format_tag;
   const memory::desc src_md = activation_md(g.N, g.C, g.H, g.W);
   const memory::desc dst_md = activation_md(g.N, g.K, g.Ho, g.Wo);
   plan.residual_as_sum = false;
@@ -174,7 +181,7 @@ void build_plan(const ConvGeom& g, bool bias, bool residual, bool in_place, Dnnl
   plan.primitive = plan.declined ? dnnl::convolution_forward() : dnnl::convolution_forward(pd);
   plan.src = src_md;
   plan.dst = dst_md;
-  plan.bias = memory::desc({g.K}, memory::data_type::f32, tag::x);
+  plan.bias = bias_md(g);
   plan.weights = pd.weights_desc();
 }
 
@@ -273,7 +280,7 @@ bool conv_dnnl_backward_weights(const float* dy, const float* x, const ConvGeom&
   using dnnl::memory;
   try {
     const memory::desc src_md = activation_md(g.N, g.C, g.H, g.W), dst_md = activation_md(g.N, g.K, g.Ho, g.Wo);
-    const memory::desc any_w_md(weight_dims(g), memory::data_type::f32, memory::format_tag::any);
+    const memory::desc any_w_md = any_weights_md(g);
     const memory::dims strides{g.sh, g.sw}, padding{g.ph, g.pw};
     const dnnl::convolution_backward_weights::primitive_desc pd(
         dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, src_md, any_w_md, dst_md,

@@ -177,20 +177,19 @@ function record<T>(fn: () => T): ReturnType<typeof createdStorage<T>> & { calls:
   }
 }
 
-/** A call's argument as it was: descriptors copied (their arrays by reference). */
-function snapshot(value: unknown): unknown {
+/**
+ * A call argument rebuilt with every host array replaced by `onArray(array)`: descriptors (plain
+ * objects, arrays) copied, other values as they are.
+ */
+function mapArrays(value: unknown, onArray: (a: HostArray) => unknown): unknown {
+  if (value instanceof Float32Array || value instanceof Int32Array) return onArray(value);
   if (value === null || typeof value !== 'object' || ArrayBuffer.isView(value)) return value;
-  if (Array.isArray(value)) return value.map(snapshot);
-  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, snapshot(v)]));
+  if (Array.isArray(value)) return value.map((v) => mapArrays(v, onArray));
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, mapArrays(v, onArray)]));
 }
 
-/** Calls `visit` on every host array inside a call argument. */
-function eachArray(value: unknown, visit: (a: HostArray) => void): void {
-  if (value instanceof Float32Array || value instanceof Int32Array) visit(value);
-  else if (Array.isArray(value)) for (const v of value) eachArray(v, visit);
-  else if (value !== null && typeof value === 'object' && !ArrayBuffer.isView(value))
-    for (const v of Object.values(value)) eachArray(v, visit);
-}
+/** A call's argument as it was: descriptors copied (their arrays by reference). */
+const snapshot = (value: unknown): unknown => mapArrays(value, (a) => a);
 
 /**
  * Gives every planned buffer (an op output's memory) a slot: the best-fitting slot whose previous
@@ -205,7 +204,7 @@ function planBuffers(
   const startsAt = new Map<number, ArrayBufferLike[]>();
   const last = new Map<ArrayBufferLike, number>();
   calls.forEach(({ args }, i) =>
-    eachArray(args, (a) => {
+    mapArrays(args, (a) => {
       if (!planned.has(a.buffer)) return;
       if (!last.has(a.buffer)) startsAt.set(i, [...(startsAt.get(i) ?? []), a.buffer]);
       last.set(a.buffer, i);
@@ -231,19 +230,14 @@ function planBuffers(
     }
     for (const buffer of endsAt.get(i) ?? []) free.push(slotOf.get(buffer)!);
   }
-  const remap = (value: unknown): unknown => {
-    if (value instanceof Float32Array || value instanceof Int32Array) {
-      const slot = slotOf.get(value.buffer);
-      if (!slot) return value;
-      return value instanceof Float32Array
-        ? new Float32Array(slot, value.byteOffset, value.length)
-        : new Int32Array(slot, value.byteOffset, value.length);
-    }
-    if (Array.isArray(value)) return value.map(remap);
-    if (value !== null && typeof value === 'object' && !ArrayBuffer.isView(value))
-      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, remap(v)]));
-    return value;
-  };
+  const remap = (value: unknown): unknown =>
+    mapArrays(value, (a) => {
+      const slot = slotOf.get(a.buffer);
+      if (!slot) return a;
+      return a instanceof Float32Array
+        ? new Float32Array(slot, a.byteOffset, a.length)
+        : new Int32Array(slot, a.byteOffset, a.length);
+    });
   return { remap, slots };
 }
 

@@ -277,7 +277,10 @@ export abstract class Module {
 
   /** Whether this module or any module inside it has a forward hook. */
   hasForwardHooks(): boolean {
-    return this.namedModules().some(([, m]) => m.forwardHooks.length > 0);
+    // Asked on every forward of a container: walks the tree without building names.
+    if (this.forwardHooks.length > 0) return true;
+    for (const m of this.ownModules.values()) if (m.hasForwardHooks()) return true;
+    return false;
   }
 
   /** Calls hook(module, input, output) after each call() of this module, until removed. */
