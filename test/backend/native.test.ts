@@ -667,6 +667,30 @@ describe.runIf(native !== null)('native kernels match the reference', () => {
     }
   });
 
+  it('batch norm statistics stay accurate over many rows whose mean is far from 0', () => {
+    // 4·19·19 rows: several of the kernel's summation blocks per thread, the last one partial; a
+    // mean of 30 against a standard deviation of 1 makes E[x²] − mean² cancel to 3 digits.
+    const [N, C, H, W] = [4, 24, 19, 19];
+    const x = F.add(randn(N, C, H, W), Tensor.full([N, C, H, W], 300));
+    const inputs = [x, randn(C), randn(C)];
+    for (const relu of [false, true]) {
+      const train = (x: Tensor, g: Tensor, b: Tensor): Tensor =>
+        F.batchNorm(x, {
+          runningMean: Tensor.zeros([C]),
+          runningVar: Tensor.ones([C]),
+          weight: g,
+          bias: b,
+          training: true,
+          relu,
+        });
+      expectSame(
+        run(native!, inputs, train),
+        run(tsBackend, inputs, train),
+        `bn train, mean 300, relu ${relu}`,
+      );
+    }
+  });
+
   it('batch norm updates the running statistics identically', () => {
     const x = randn(3, 5, 4, 3);
     const stats = (backend: Backend): number[] => {
