@@ -5,8 +5,7 @@
  */
 import { join } from 'node:path';
 import sharp from '../util/sharp.js';
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
 import { writeFileAtomic } from '../io/atomic.js';
 import { formatPercent, type ClassReport } from './metrics.js';
 
@@ -23,6 +22,8 @@ export interface EpochRecord {
 }
 
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {
+  // Loaded on first use: Vega and Vega-Lite take about a third of the library's import time.
+  const [vega, { compile }] = await Promise.all([import('vega'), import('vega-lite')]);
   const view = new vega.View(vega.parse(compile(spec).spec), { renderer: 'none' });
   const svg = await view.toSVG();
   view.finalize();
