@@ -5,6 +5,7 @@
 //   grouped k×k             direct kernels (conv_grouped.cc); in the AVX-512 variant oneDNN's
 //                           primitives where they measured faster (conv_dnnl.cc: the inference
 //                           forward at stride 1, backward-weights with 16 or more per group)
+//   k×k backward-weights    in the AVX-512 variant oneDNN's primitive (conv_dnnl.cc), grouped or not
 // Compiled once per ISA variant (variants/*.cc, dispatch.cc).
 #include <omp.h>
 
@@ -18,12 +19,13 @@ RX_VARIANT_BEGIN
 namespace {
 bool use_gemm(const ConvGeom& g) { return g.pointwise() || g.groups == 1; }
 
-// oneDNN's AVX-512 grouped kernels beat our 16-lane ones on some shapes; the AVX2 variant (also what
-// RESNEXT_ISA=avx2 selects) keeps ours, which were as fast as oneDNN's AVX2 kernels or faster.
+// oneDNN's AVX-512 kernels beat our 16-lane grouped ones and im2col + GEMM on some shapes; the AVX2
+// variant (also what RESNEXT_ISA=avx2 selects) keeps ours, which were as fast as oneDNN's AVX2
+// grouped kernels or faster.
 #if defined(RX_VARIANT_LANES) && RX_VARIANT_LANES == 16
-constexpr bool kGroupedThroughDnnl = true;
+constexpr bool kAvx512DnnlPaths = true;
 #else
-constexpr bool kGroupedThroughDnnl = false;
+constexpr bool kAvx512DnnlPaths = false;
 #endif
 }  // namespace
 
@@ -32,7 +34,7 @@ void conv2d_forward(const float* x, const float* w, const float* bias, const Con
   const float* res = epilogue.residual;
   const bool relu = epilogue.relu;
   std::vector<float> kept_residual;  // y is the residual's buffer and a kernel below overwrites it first
-  if (conv_dnnl_forward(x, w, bias, g, res, y, packed, kGroupedThroughDnnl)) {
+  if (conv_dnnl_forward(x, w, bias, g, res, y, packed, kAvx512DnnlPaths)) {
     // Bias and residual are in; the ReLU stays ours: oneDNN's (a max with 0) turns NaN into 0, where
     // torch.relu lets it through.
     bias = nullptr;
@@ -73,9 +75,9 @@ void conv2d_backward_input(const float* dy, const float* w, const ConvGeom& g, f
 }
 
 void conv2d_backward_weight(const float* dy, const float* x, const ConvGeom& g, float* dw, float* dbias) {
-  if (use_gemm(g)) conv_gemm_backward_weight(dy, x, g, dw);
-  else if (!kGroupedThroughDnnl || !conv_dnnl_backward_weights(dy, x, g, dw))
-    conv_grouped_backward_weight(dy, x, g, dw);
+  const bool done = kAvx512DnnlPaths && !g.pointwise() && conv_dnnl_backward_weights(dy, x, g, dw);
+  if (!done && use_gemm(g)) conv_gemm_backward_weight(dy, x, g, dw);
+  else if (!done) conv_grouped_backward_weight(dy, x, g, dw);
   if (dbias) {
     const index_t P = static_cast<index_t>(g.N) * g.Ho * g.Wo;
     std::vector<double> sum(g.K, 0.0);

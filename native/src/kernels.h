@@ -28,8 +28,9 @@ std::vector<float>& packed_grouped_forward(PackedWeights* packed, long key);
 // on every call.
 bool conv_dnnl_forward(const float* x, const float* w, const float* bias, const ConvGeom& g, const float* residual,
                        float* y, PackedWeights* packed, bool grouped);
-// Grouped backward-weights (dw overwritten) through oneDNN's primitive, where it runs an AVX-512
-// kernel for a shape of 16 or more channels per group; false, having written nothing, elsewhere.
+// Backward-weights (dw overwritten) through oneDNN's primitive, where it runs an AVX-512 kernel for a
+// grouped shape of 16 or more channels per group or an ungrouped k×k one (not 1x1, not dilated, 1024
+// output pixels or more); false, having written nothing, elsewhere.
 bool conv_dnnl_backward_weights(const float* dy, const float* x, const ConvGeom& g, float* dw);
 
 // 4-D activations from NCHW to NHWC (to_nhwc) or back, src and dst of N·C·HW floats (layout.cc).
