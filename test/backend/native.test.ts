@@ -241,6 +241,9 @@ describe.runIf(native !== null)('native kernels match the reference', () => {
     // 128 output pixels or more: forward through oneDNN's convolution primitive, bias fused.
     ['1x1 on a large map (oneDNN primitive)', 2, 12, 24, 23, 16, 1, 1, 0, 1, true],
     ['1x1 stride 2 on a large map (oneDNN primitive)', 2, 12, 47, 45, 24, 1, 2, 0, 1, false],
+    // 1x1 backward-weight over 1024 pixels or more per thread: each thread a GEMM over its pixels.
+    ['1x1 over 40000 pixels, widening (transposed product)', 4, 12, 100, 100, 16, 1, 1, 0, 1, false],
+    ['1x1 over 40000 pixels, narrowing', 4, 24, 100, 100, 16, 1, 1, 0, 1, true],
     // 1024 output pixels or more: k×k ungrouped forward through the primitive too.
     ['7x7 stride 2 stem on a large map (oneDNN primitive)', 2, 3, 67, 61, 16, 7, 2, 3, 1, true],
     ['dense 3x3 stride 2 on a large map (oneDNN primitive)', 1, 13, 70, 67, 11, 3, 2, 1, 1, false],
@@ -670,13 +673,20 @@ describe.runIf(native !== null)('native kernels match the reference', () => {
     }
   });
 
-  it('batch norm statistics stay accurate over many rows whose mean is far from 0', () => {
-    // 4·19·19 rows: several of the kernel's summation blocks per thread, the last one partial; a
-    // mean of 30 against a standard deviation of 1 makes E[x²] − mean² cancel to 3 digits.
+  it('batch norm sums stay accurate over many rows, with a mean far from 0 and with a fused ReLU', () => {
+    // 4·19·19 rows: several of the kernel's summation blocks per thread, the last one partial. A mean
+    // of 300 against a standard deviation of 1 makes E[x²] − mean² cancel 5 of float's 7 digits. The
+    // fused ReLU's sums run at mean 0: far from 0, x·scale + shift rounds differently from the
+    // reference's, and a pixel that close to 0 can take the other side of the mask.
     const [N, C, H, W] = [4, 24, 19, 19];
-    const x = F.add(randn(N, C, H, W), Tensor.full([N, C, H, W], 300));
-    const inputs = [x, randn(C), randn(C)];
-    for (const relu of [false, true]) {
+    const own = new Generator(11);
+    const noise = Tensor.randn([N, C, H, W], { generator: own });
+    const [g, b] = [Tensor.randn([C], { generator: own }), Tensor.randn([C], { generator: own })];
+    for (const [mean, relu] of [
+      [300, false],
+      [0, true],
+    ] as const) {
+      const inputs = [F.add(noise, Tensor.full([N, C, H, W], mean)), g, b];
       const train = (x: Tensor, g: Tensor, b: Tensor): Tensor =>
         F.batchNorm(x, {
           runningMean: Tensor.zeros([C]),
@@ -686,11 +696,8 @@ describe.runIf(native !== null)('native kernels match the reference', () => {
           training: true,
           relu,
         });
-      expectSame(
-        run(native!, inputs, train),
-        run(tsBackend, inputs, train),
-        `bn train, mean 300, relu ${relu}`,
-      );
+      const what = `bn train, mean ${mean}, relu ${relu}`;
+      expectSame(run(native!, inputs, train), run(tsBackend, inputs, train), what);
     }
   });
 
