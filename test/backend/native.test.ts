@@ -65,6 +65,19 @@ function expectSame(a: Result, b: Result, what: string, rtol = 1e-4): void {
 const gen = new Generator(2024);
 const randn = (...shape: number[]): Tensor => Tensor.randn(shape, { generator: gen });
 
+/** Batch norm of C channels in training mode, fresh running statistics each call: f(x, weight, bias). */
+const trainingBatchNorm =
+  (C: number, relu = false) =>
+  (x: Tensor, g: Tensor, b: Tensor): Tensor =>
+    F.batchNorm(x, {
+      runningMean: Tensor.zeros([C]),
+      runningVar: Tensor.ones([C]),
+      weight: g,
+      bias: b,
+      training: true,
+      relu,
+    });
+
 /** A batch-1 convolution's geometry, stride 1 and dilation 1, on an H x H map. */
 function convGeometry(
   C: number,
@@ -656,14 +669,7 @@ describe.runIf(native !== null)('native kernels match the reference', () => {
       [4, 3, 1, 2],
     ] as const) {
       const inputs = [randn(N, C, H, W), randn(C), randn(C)];
-      const train = (x: Tensor, g: Tensor, b: Tensor): Tensor =>
-        F.batchNorm(x, {
-          runningMean: Tensor.zeros([C]),
-          runningVar: Tensor.ones([C]),
-          weight: g,
-          bias: b,
-          training: true,
-        });
+      const train = trainingBatchNorm(C);
       expectSame(run(native!, inputs, train), run(tsBackend, inputs, train), `bn train ${N}x${C}x${H}x${W}`);
       const rm = randn(C);
       const rv = Tensor.rand([C], { low: 0.5, high: 2, generator: gen });
@@ -687,15 +693,7 @@ describe.runIf(native !== null)('native kernels match the reference', () => {
       [0, true],
     ] as const) {
       const inputs = [F.add(noise, Tensor.full([N, C, H, W], mean)), g, b];
-      const train = (x: Tensor, g: Tensor, b: Tensor): Tensor =>
-        F.batchNorm(x, {
-          runningMean: Tensor.zeros([C]),
-          runningVar: Tensor.ones([C]),
-          weight: g,
-          bias: b,
-          training: true,
-          relu,
-        });
+      const train = trainingBatchNorm(C, relu);
       const what = `bn train, mean ${mean}, relu ${relu}`;
       expectSame(run(native!, inputs, train), run(tsBackend, inputs, train), what);
     }
