@@ -289,16 +289,20 @@ describe.skipIf(!haveMpi && !required)('mpirun -np 2 resnext train', () => {
       ([name]) => !name.startsWith('optimizer.'),
     );
     expectSameState(new Map(model), join(work, 'ranks', 'last.safetensors'));
-    // The same validation, sharded over the ranks and summed.
-    const history = (dir: string): unknown =>
-      JSON.parse(readFileSync(join(work, dir, 'history.json'), 'utf-8')).map(
-        (r: { valLoss: number; valAcc: number; trainLoss: number }) => [
-          r.valAcc,
-          r.valLoss.toFixed(4),
-          r.trainLoss.toFixed(4),
-        ],
-      );
-    expect(history('ranks')).toEqual(history('single'));
+    // The same validation, sharded over the ranks and summed; losses to the parameters' 1e-4.
+    type Epoch = { valLoss: number; valAcc: number; trainLoss: number };
+    const history = (dir: string): Epoch[] =>
+      JSON.parse(readFileSync(join(work, dir, 'history.json'), 'utf-8'));
+    const [ranksHistory, singleHistory] = [history('ranks'), history('single')];
+    expect(ranksHistory.length).toBe(singleHistory.length);
+    ranksHistory.forEach((r, i) => {
+      const s = singleHistory[i]!;
+      expect(r.valAcc, `epoch ${i + 1} valAcc`).toBe(s.valAcc);
+      for (const key of ['valLoss', 'trainLoss'] as const)
+        expect(Math.abs(r[key] - s[key]), `epoch ${i + 1} ${key}`).toBeLessThanOrEqual(
+          1e-4 * Math.max(1, s[key]),
+        );
+    });
   });
 
   it('ends the job with an error, not a hang, when a rank is killed', async () => {
