@@ -17,10 +17,11 @@
 // slower through oneDNN and stay on GEMM (conv_gemm.cc). oneDNN caches the generated kernels itself,
 // but building the descriptors and primitive again costs 20-30 µs a call in the addon: constant
 // weights keep them (DnnlForwardPlan).
-// Grouped shapes come here only from the AVX-512 variant (conv.cc), and are taken only where oneDNN
-// runs an AVX-512 kernel for them (jit:avx512_core, brgconv) and measured faster than our 16-lane
-// kernels inside the network (see kMinGroupWidth): the inference forward at stride 1 with 8 or more
-// channels per group, backward-weights with 16 or more.
+// Grouped shapes (and ungrouped k×k backward-weights) come here only from the AVX-512 variant
+// (conv.cc), and are taken only where oneDNN runs an AVX-512 kernel for them (jit:avx512_core,
+// brgconv) and measured faster than our 16-lane kernels inside the network (see kMinGroupWidth):
+// the inference forward at stride 1 with 8 or more channels per group, backward-weights with 16 or
+// more.
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -155,7 +156,7 @@ dnnl::convolution_forward::primitive_desc primitive_desc(const ConvGeom& g, bool
 
 bool starts_with(const char* text, const char* prefix) { return std::string(text).rfind(prefix, 0) == 0; }
 
-// Whether a grouped shape runs on one of oneDNN's AVX-512 kernels (ours win against the others).
+// Whether oneDNN chose one of its AVX-512 kernels (against its others, ours or GEMM win).
 bool avx512_kernel(const char* impl) { return std::string(impl).find("avx512") != std::string::npos; }
 
 // Builds the descriptors and primitive for plan.key's geometry, or marks it declined. in_place: y
