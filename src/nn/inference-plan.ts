@@ -23,7 +23,7 @@ import {
   type MemoryFormat,
 } from '../tensor/format.js';
 import { formatShape, sameShape, type Shape } from '../tensor/shape.js';
-import { createdStorage } from '../tensor/storage.js';
+import { createdStorage, freshFloat32 } from '../tensor/storage.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { Module } from './module.js';
 
@@ -52,7 +52,7 @@ export class InferencePlan {
       readonly shape: Shape;
       readonly format: MemoryFormat;
     },
-    private readonly slots: readonly ArrayBuffer[],
+    private readonly slots: readonly Float32Array[],
   ) {}
 
   /** Bytes the plan holds: its intermediates' shared buffers and its copy of the input. */
@@ -86,8 +86,9 @@ export class InferencePlan {
     const resultArray = result.dataSync() as Float32Array;
     const expected = new Float32Array(resultArray);
     // Every op output's memory, also what an inferenceMode inside fn has already given back to the
-    // pool: the replay must never touch pool arrays.
-    const planned = new Set(arrays.map((a) => a.buffer));
+    // pool: the replay must never touch pool arrays. Keyed by buffer, each with the view its storage
+    // was made with (a pool array may sit at an offset into its buffer).
+    const planned = new Map(arrays.map((a) => [a.buffer, a]));
     const { remap, slots } = planBuffers(calls, planned, resultArray);
     const output = {
       array: remap(resultArray) as Float32Array,
@@ -131,7 +132,7 @@ export class InferencePlan {
   /** Replays the example into poisoned buffers, and a second input, against the eager pass. */
   private check(fn: (x: Tensor) => Tensor, example: Tensor, expected: Float32Array): void {
     // NaN in every slot: a value that no recorded call writes shows in the result.
-    for (const slot of this.slots) new Float32Array(slot, 0, slot.byteLength >> 2).fill(Number.NaN);
+    for (const slot of this.slots) slot.fill(Number.NaN);
     compare(this.run(example).dataSync() as Float32Array, expected, 'the example');
     const values = new Float32Array(example.dataSync() as Float32Array).reverse();
     const second = new Tensor(values, example.shape, 'float32', { format: example.format });
@@ -194,13 +195,15 @@ const snapshot = (value: unknown): unknown => mapArrays(value, (a) => a);
 /**
  * Gives every planned buffer (an op output's memory) a slot: the best-fitting slot whose previous
  * occupant was last named by an earlier call, else a new one. A buffer lives from the first call
- * that names it to the last; the result's lives to the end.
+ * that names it to the last; the result's lives to the end. Slots come from the host allocator, as
+ * pool arrays do, so that they are aligned as the backend wants; a view at byte `o` of its home view
+ * maps to byte `o` of its slot.
  */
 function planBuffers(
   calls: readonly KernelCall[],
-  planned: ReadonlySet<ArrayBufferLike>,
+  planned: ReadonlyMap<ArrayBufferLike, ArrayBufferView>,
   result: Float32Array,
-): { remap: (value: unknown) => unknown; slots: ArrayBuffer[] } {
+): { remap: (value: unknown) => unknown; slots: Float32Array[] } {
   const startsAt = new Map<number, ArrayBufferLike[]>();
   const last = new Map<ArrayBufferLike, number>();
   calls.forEach(({ args }, i) =>
@@ -213,17 +216,17 @@ function planBuffers(
   if (last.has(result.buffer)) last.set(result.buffer, calls.length);
   const endsAt = new Map<number, ArrayBufferLike[]>();
   for (const [buffer, end] of last) endsAt.set(end, [...(endsAt.get(end) ?? []), buffer]);
-  const slotOf = new Map<ArrayBufferLike, ArrayBuffer>();
-  const slots: ArrayBuffer[] = [];
-  let free: ArrayBuffer[] = [];
+  const slotOf = new Map<ArrayBufferLike, Float32Array>();
+  const slots: Float32Array[] = [];
+  let free: Float32Array[] = [];
   for (let i = 0; i < calls.length; i++) {
     for (const buffer of startsAt.get(i) ?? []) {
-      const fit = free.reduce<ArrayBuffer | null>(
-        (best, s) =>
-          s.byteLength >= buffer.byteLength && (!best || s.byteLength < best.byteLength) ? s : best,
+      const bytes = planned.get(buffer)!.byteLength;
+      const fit = free.reduce<Float32Array | null>(
+        (best, s) => (s.byteLength >= bytes && (!best || s.byteLength < best.byteLength) ? s : best),
         null,
       );
-      const slot = fit ?? new ArrayBuffer(buffer.byteLength);
+      const slot = fit ?? freshFloat32(Math.ceil(bytes / 4));
       if (fit) free = free.filter((s) => s !== fit);
       else slots.push(slot);
       slotOf.set(buffer, slot);
@@ -234,9 +237,10 @@ function planBuffers(
     mapArrays(value, (a) => {
       const slot = slotOf.get(a.buffer);
       if (!slot) return a;
+      const at = slot.byteOffset + a.byteOffset - planned.get(a.buffer)!.byteOffset;
       return a instanceof Float32Array
-        ? new Float32Array(slot, a.byteOffset, a.length)
-        : new Int32Array(slot, a.byteOffset, a.length);
+        ? new Float32Array(slot.buffer, at, a.length)
+        : new Int32Array(slot.buffer, at, a.length);
     });
   return { remap, slots };
 }

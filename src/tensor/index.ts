@@ -17,6 +17,7 @@ export {
 } from './device.js';
 export {
   allocateFloat32,
+  freshFloat32,
   setFloat32Allocator,
   emptyCache,
   poolStats,

@@ -156,8 +156,9 @@ export function outputStorage(length: number, device: Device): Storage<'float32'
 }
 
 /**
- * Where float32 arrays come from when the pool has none of the right length: by default a fresh
- * Float32Array; a backend may install another source. Contents are unspecified.
+ * Where pool-sized float32 arrays come from when the pool has none of the right length: by default
+ * a fresh Float32Array; a backend may install another source (the native one: arrays aligned for
+ * its vector loads). Contents are unspecified.
  */
 export type Float32Allocator = (length: number) => Float32Array;
 
@@ -186,8 +187,9 @@ class ArrayPool {
         return array;
       }
       this.misses++;
+      return source(length);
     }
-    return source(length);
+    return new Float32Array(length);
   }
 
   put(array: Float32Array): void {
@@ -212,6 +214,11 @@ const pool = new ArrayPool();
 /** A float32 array of `length` elements, from the pool when one is free; contents unspecified. */
 export function allocateFloat32(length: number): Float32Array {
   return pool.take(length);
+}
+
+/** A new float32 array from the installed source, never from the pool (for memory a caller keeps); contents unspecified. */
+export function freshFloat32(length: number): Float32Array {
+  return length >= MIN_POOLED_LENGTH ? source(length) : new Float32Array(length);
 }
 
 /** Drops every pooled array (they are freed by the garbage collector), like torch.cuda.empty_cache(). */

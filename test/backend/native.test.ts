@@ -25,6 +25,8 @@ import {
   type Backend,
   type Conv2dGeometry,
 } from '../../src/index.js';
+import { loadAddon } from '../../src/backend/native/addon.js';
+import { allocateFloat32 } from '../../src/tensor/index.js';
 import { maxAbs, maxAbsDiff } from '../helpers/assert.js';
 
 const native = nativeBackend();
@@ -126,6 +128,26 @@ describe.runIf(native !== null)('native kernels match the reference', () => {
     expect(levels.indexOf(info.kernels)).toBe(expected);
     expect(info.gemmIsa).toMatch(/^(sse41|avx|avx2|avx2_vnni|avx512_\w+)$/);
     expect(info.threads).toBeGreaterThanOrEqual(1);
+  });
+
+  it('gives op outputs 64-byte-aligned arrays, and names a bad length', () => {
+    const addon = loadAddon().addon!;
+    for (const length of [0, 1, 4095, 4096, 100_003]) {
+      const a = addon.alignedFloat32Array(length);
+      expect(a.length).toBe(length);
+      expect(addon.byteAlignment(a), `length ${length}`).toBe(0);
+      expect(a.every((v) => v === 0)).toBe(true);
+      a.fill(1);
+      expect(a.buffer.byteLength).toBeGreaterThanOrEqual(a.byteOffset + a.byteLength);
+    }
+    // Node's own large buffers start 16 bytes past a page boundary.
+    expect(addon.byteAlignment(new Float32Array(1 << 20))).not.toBe(0);
+    expect(() => addon.alignedFloat32Array(-1)).toThrow(
+      'alignedFloat32Array: length must not be negative, got -1',
+    );
+    // The pool's new arrays come from the addon; small ones stay V8's.
+    for (let i = 0; i < 4; i++) expect(addon.byteAlignment(allocateFloat32(50_000 + i))).toBe(0);
+    expect(allocateFloat32(100).byteOffset).toBe(0);
   });
 
   it('switches kernel variants, refusing one the CPU lacks', () => {
