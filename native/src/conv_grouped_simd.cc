@@ -469,6 +469,11 @@ bool backward_input_lanes(const float* dy, const float* w, const ConvGeom& g, fl
                             ky * g.kw + kx});
         }
       }
+      // In input order, as the forward's taps: a tile then reads the rows it shares with the row
+      // above first and the one new to it last. In the flipped kernel's order the backward-input
+      // at 128x56x56, 4 per group, ran 1.8x slower (AMD EPYC, Zen 5), stalled on the new row.
+      std::sort(p.taps.begin(), p.taps.end(),
+                [](const Tap& a, const Tap& b) { return a.dy != b.dy ? a.dy < b.dy : a.dx < b.dx; });
       run_pass<W>(p, g.N);
     }
   }
