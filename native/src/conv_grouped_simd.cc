@@ -224,11 +224,17 @@ RX_TILE void block_upto(const Pass& p, const RowTap* taps, int ntaps, const floa
   if (count == R) return block_tile<W, R, NB>(p, taps, ntaps, in_b, wblk, outp);
   if constexpr (R > 1) block_upto<W, NB, R - 1>(p, taps, ntaps, in_b, count, wblk, outp);
 }
+// The diagonal layout's units are W channels apart in input and output, and their weights
+// ntaps·P·W floats apart: a tile runs `units` of them from the first one's pointers.
 template <int W, int P, int R>
 RX_TILE void diagonal_upto(const Pass& p, const RowTap* taps, int ntaps, const float* in_b, int count,
-                           const float* wunit, float* outp) {
-  if (count == R) return diagonal_tile<W, P, R>(p, taps, ntaps, in_b, wunit, outp);
-  if constexpr (R > 1) diagonal_upto<W, P, R - 1>(p, taps, ntaps, in_b, count, wunit, outp);
+                           const float* wunit, float* outp, int units) {
+  if (count == R) {
+    const long wstride = static_cast<long>(p.ntaps) * P * W;
+    for (int u = 0; u < units; ++u) diagonal_tile<W, P, R>(p, taps, ntaps, in_b + u * W, wunit + u * wstride, outp + u * W);
+    return;
+  }
+  if constexpr (R > 1) diagonal_upto<W, P, R - 1>(p, taps, ntaps, in_b, count, wunit, outp, units);
 }
 
 // One function per layout holding all its tile instances: inlined into the row loop, the tiles would
@@ -240,8 +246,8 @@ __attribute__((noinline)) void block_run(const Pass& p, const RowTap* taps, int 
 }
 template <int W, int P>
 __attribute__((noinline)) void diagonal_run(const Pass& p, const RowTap* taps, int ntaps, const float* in_b,
-                                            int count, const float* wunit, float* outp) {
-  diagonal_upto<W, P, diagonal_width<W, P>()>(p, taps, ntaps, in_b, count, wunit, outp);
+                                            int count, const float* wunit, float* outp, int units) {
+  diagonal_upto<W, P, diagonal_width<W, P>()>(p, taps, ntaps, in_b, count, wunit, outp, units);
 }
 
 // Where one channel unit (W/P groups, or 1-2 blocks of W output channels) reads and writes.
@@ -280,14 +286,18 @@ UnitPlan plan_units(const Pass& p) {
 template <int W>
 void run_units(const Pass& p, const UnitPlan& plan, int u0, int u1, const RowTap* taps, int ntaps,
                const float* in_b, int count, float* outp) {
+  if (p.P) {
+    const Unit& u = plan.units[u0];
+    if (p.P == 4) diagonal_run<W, 4>(p, taps, ntaps, in_b + u.in_c, count, u.w, outp + u.out_c, u1 - u0);
+    if constexpr (W > 8)
+      if (p.P == 8) diagonal_run<W, 8>(p, taps, ntaps, in_b + u.in_c, count, u.w, outp + u.out_c, u1 - u0);
+    return;
+  }
   for (int i = u0; i < u1; ++i) {
     const Unit& u = plan.units[i];
     const float* in_u = in_b + u.in_c;
     float* out_u = outp + u.out_c;
-    if (p.P == 4) diagonal_run<W, 4>(p, taps, ntaps, in_u, count, u.w, out_u);
-    else if (p.P == 8) {
-      if constexpr (W > 8) diagonal_run<W, 8>(p, taps, ntaps, in_u, count, u.w, out_u);
-    } else if (plan.nb == 2) block_run<W, 2>(p, taps, ntaps, in_u, count, u.w, out_u);
+    if (plan.nb == 2) block_run<W, 2>(p, taps, ntaps, in_u, count, u.w, out_u);
     else block_run<W, 1>(p, taps, ntaps, in_u, count, u.w, out_u);
   }
 }
