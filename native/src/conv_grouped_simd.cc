@@ -212,8 +212,11 @@ template <int W, int NB>
 constexpr int block_width() {
   return std::min(14, (Lanes<W>::kRegisters - 4) / NB);
 }
+// At 8 per group and 16 lanes that leaves 2 pixels; 3 (one accumulator kept on the stack) ran
+// 1.1-1.2x faster (256 channels at 28x28, batch 16, AMD EPYC Zen 5).
 template <int W, int P>
 constexpr int diagonal_width() {
+  if (W == 16 && P == 8) return 3;
   return std::max(1, (Lanes<W>::kRegisters - P - 1) / P);
 }
 
