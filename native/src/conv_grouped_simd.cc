@@ -234,7 +234,8 @@ RX_TILE void diagonal_upto(const Pass& p, const RowTap* taps, int ntaps, const f
                            const float* wunit, float* outp, int units) {
   if (count == R) {
     const long wstride = static_cast<long>(p.ntaps) * P * W;
-    for (int u = 0; u < units; ++u) diagonal_tile<W, P, R>(p, taps, ntaps, in_b + u * W, wunit + u * wstride, outp + u * W);
+    for (int u = 0; u < units; ++u)
+      diagonal_tile<W, P, R>(p, taps, ntaps, in_b + u * W, wunit + u * wstride, outp + u * W);
     return;
   }
   if constexpr (R > 1) diagonal_upto<W, P, R - 1>(p, taps, ntaps, in_b, count, wunit, outp, units);
