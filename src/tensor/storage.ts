@@ -187,9 +187,8 @@ class ArrayPool {
         return array;
       }
       this.misses++;
-      return source(length);
     }
-    return new Float32Array(length);
+    return freshFloat32(length);
   }
 
   put(array: Float32Array): void {
