@@ -12,6 +12,7 @@ import {
   createModel,
   F,
   foldBatchNorm,
+  freshFloat32,
   getBackend,
   nativeInfo,
   inferenceMode,
@@ -44,7 +45,8 @@ Throughput and memory of resnext50_32x4d (native backend unless --backend), rate
   --train-batch <n>      training batch (default 16); --layers measures at this batch
   --train-steps <n>      timed training steps (default 3)
   --infer-repeats <n>    timed inference repeats (default 5), eager and traced (traceInference, as serve runs it)
-  --layers               per-layer table for every distinct conv shape (forward, backward-input, backward-weight)
+  --layers               per-layer table for every distinct conv shape (forward, backward-input, backward-weight;
+                         medians of 9 interleaved calls)
   --profile              time per kernel (convolutions by kind) at inference batch 1 and 8 and in a training step
   --fusion               fused vs unfused tails (BN/bias + residual + ReLU), interleaved
   --rss-steps <n>        trains that many more steps and reports RSS drift
@@ -385,6 +387,9 @@ interface LayerRow {
   gflops: { forward: number; backwardInput: number; backwardWeight: number; total: number };
 }
 
+/** Repeats per op in the --layers table; each figure is their median. */
+const LAYER_REPEATS = 9;
+
 function layerTable(batch: number): LayerRow[] {
   const traced = onMetaDevice(() => createModel(arch));
   const shapes = new Map<string, { g: Conv2dGeometry; count: number }>();
@@ -421,20 +426,25 @@ function layerTable(batch: number): LayerRow[] {
   for (const [shape, { g, count }] of shapes) {
     const x = Tensor.randn([g.batch * g.inChannels * g.inHeight * g.inWidth]).dataSync();
     const w = Tensor.randn([(g.outChannels * g.inChannels * g.kernelH * g.kernelW) / g.groups]).dataSync();
-    const y = new Float32Array(g.batch * g.outChannels * g.outHeight * g.outWidth);
+    // Outputs come from the pool's source, so they sit on the same boundaries as in the network.
+    const y = freshFloat32(g.batch * g.outChannels * g.outHeight * g.outWidth);
     const dy = Tensor.randn([y.length]).dataSync();
-    const dx = new Float32Array(x.length);
-    const dw = new Float32Array(w.length);
-    const reps = 5;
-    const measure = (fn: () => void): number => {
-      fn();
-      const t: number[] = [];
-      for (let r = 0; r < reps; r++) t.push(time(fn));
-      return median(t);
-    };
-    const f = measure(() => backend.conv2d(x, w, null, g, y));
-    const bi = measure(() => backend.conv2dBackwardInput(dy, w, g, dx));
-    const bw = measure(() => backend.conv2dBackwardWeight(dy, x, g, dw, null));
+    const dx = freshFloat32(x.length);
+    const dw = freshFloat32(w.length);
+    const ops = [
+      () => backend.conv2d(x, w, null, g, y),
+      () => backend.conv2dBackwardInput(dy, w, g, dx),
+      () => backend.conv2dBackwardWeight(dy, x, g, dw, null),
+    ];
+    // One warm-up round, then the three ops interleaved so that they see the same machine load.
+    const samples: number[][] = ops.map(() => []);
+    for (let r = 0; r <= LAYER_REPEATS; r++) {
+      ops.forEach((op, i) => {
+        const t = time(op);
+        if (r > 0) samples[i]!.push(t);
+      });
+    }
+    const [f, bi, bw] = samples.map(median) as [number, number, number];
     const flop = (2 * y.length * (g.inChannels / g.groups) * g.kernelH * g.kernelW) / 1e9;
     rows.push({
       shape,
