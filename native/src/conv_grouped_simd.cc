@@ -349,8 +349,8 @@ int distinct_rows(const RowTaps& r, int* rows) {
 // L2 while the tile before them runs. Without it, maps that do not fit the caches (batch 16 at 56x56)
 // ran at half their in-cache rate: the hardware prefetchers do not follow a tile's scattered reads (one
 // register of channels of each of its pixels at a time, unit after unit).
-RX_PREFETCH void prefetch_columns(const Pass& p, const float* in_n, const int* rows, int nrows, long c0, long c1, int c_lo,
-                      int c_hi) {
+RX_PREFETCH void prefetch_columns(const Pass& p, const float* in_n, const int* rows, int nrows, long c0, long c1,
+                                  int c_lo, int c_hi) {
   c0 = std::max<long>(c0, 0);
   c1 = std::min<long>(c1, p.inW - 1);
   for (int s = 0; s < nrows; ++s)
@@ -362,13 +362,11 @@ RX_PREFETCH void prefetch_columns(const Pass& p, const float* in_n, const int* r
 
 // A border tile's input: patch[slot][c][channel] holds input row `slot`'s column b·sx + dx_min + c
 // (zeros outside the input), channels [c_lo, c_hi) of each pixel; `padded` gets the taps' offsets
-// into it. The slots are the distinct input rows of the taps.
-void pad_border(const Pass& p, const RowTaps& r, const float* in_n, int b, int count, int c_lo, int c_hi,
-                std::vector<float>& patch, RowTap* padded) {
+// into it. The slots are the distinct input rows of the taps (distinct_rows).
+void pad_border(const Pass& p, const RowTaps& r, const int* slot_iy, int slots, const float* in_n, int b, int count,
+                int c_lo, int c_hi, std::vector<float>& patch, RowTap* padded) {
   const long c0 = static_cast<long>(b) * p.sx + r.dx_min;
   const int span = (count - 1) * p.sx + r.dx_max - r.dx_min + 1;
-  int slot_iy[kMaxTaps];
-  const int slots = distinct_rows(r, slot_iy);
   for (int t = 0; t < r.n; ++t) {
     const int s = static_cast<int>(std::find(slot_iy, slot_iy + slots, r.iy[t]) - slot_iy);
     padded[t] = {(static_cast<long>(s) * span + r.dx[t] - r.dx_min) * p.inC, r.at[t].woff};
@@ -413,7 +411,7 @@ void pass_row(const Pass& p, const UnitPlan& plan, int n, int a, int u0, int u1,
       run_units<W>(p, plan, u0, u1, r.at, r.n, in_n + static_cast<long>(b0) * p.sx * p.inC, b1 - b0, outp);
     } else {
       RowTap padded[kMaxTaps];
-      pad_border(p, r, in_n, b0, b1 - b0, c_lo, c_hi, patch, padded);
+      pad_border(p, r, rows, nrows, in_n, b0, b1 - b0, c_lo, c_hi, patch, padded);
       run_units<W>(p, plan, u0, u1, padded, r.n, patch.data(), b1 - b0, outp);
     }
   }
@@ -693,17 +691,19 @@ WeightTiling weight_tiling(const ConvGeom& g) {
 // Asks for part `slice` of `slices` of a tile's dy rows and the x rows they read to be brought into
 // L2. The tasks of the tile before it each ask for one part: the first task to reach a tile otherwise
 // waits on memory for each line in turn (it reads one register of channels of each pixel), and at
-// batch 16 on 56x56 maps backward-weight ran at half its in-cache rate. Inlined, as prefetch_columns.
-RX_PREFETCH void prefetch_weight_tile(const float* dy, const float* x, const ConvGeom& g, const WeightTiling::Range& r,
-                          long slice, long slices) {
+// batch 16 on 56x56 maps backward-weight ran at half its in-cache rate.
+RX_PREFETCH void prefetch_weight_tile(const float* dy, const float* x, const ConvGeom& g,
+                                      const WeightTiling::Range& r, long slice, long slices) {
   const int iy0 = std::max(0, r.oy0 * g.sh - g.ph);
   const int iy1 = std::min(g.H, (r.oy1 - 1) * g.sh - g.ph + (g.kh - 1) * g.dh + 1);
   const struct {
     const float* from;
     long lines;
   } spans[] = {
-      {dy + (static_cast<long>(r.n0) * g.Ho + r.oy0) * g.Wo * g.K, static_cast<long>(r.oy1 - r.oy0) * g.Wo * g.K / 16},
-      {x + (static_cast<long>(r.n0) * g.H + iy0) * g.W * g.C, static_cast<long>(std::max(0, iy1 - iy0)) * g.W * g.C / 16},
+      {dy + (static_cast<long>(r.n0) * g.Ho + r.oy0) * g.Wo * g.K,
+       static_cast<long>(r.oy1 - r.oy0) * g.Wo * g.K / 16},
+      {x + (static_cast<long>(r.n0) * g.H + iy0) * g.W * g.C,
+       static_cast<long>(std::max(0, iy1 - iy0)) * g.W * g.C / 16},
   };
   for (const auto& span : spans)
     for (long l = span.lines * slice / slices; l < span.lines * (slice + 1) / slices; ++l)
