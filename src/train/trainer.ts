@@ -337,7 +337,7 @@ async function setUp(
   );
   log(
     `data: ${data.train.length} training images, ${data.val.length} validation images (${data.valDescription}); ` +
-      `${trainLoader.batchesPerEpoch} batches of ${config.batchSize} per epoch; ${trainLoader.workerCount} loader worker(s)`,
+      `${trainLoader.batchesPerEpoch} batch${trainLoader.batchesPerEpoch === 1 ? '' : 'es'} of ${config.batchSize} per epoch; ${trainLoader.workerCount} loader worker(s)`,
   );
   log(
     `optimizer ${config.optimizer} lr ${config.lr}, schedule ${config.scheduler}, ${config.epochs} epoch${config.epochs === 1 ? '' : 's'}`,
