@@ -4,7 +4,8 @@
 //   1x1, or groups = 1      GEMM (conv_gemm.cc): the backward passes and the declined forwards
 //   grouped k×k             direct kernels (conv_grouped.cc); in the AVX-512 variant oneDNN's
 //                           primitives where they measured faster (conv_dnnl.cc: the inference
-//                           forward at stride 1, backward-weights with 16 or more per group)
+//                           forward at stride 1, backward-weights with 16 or more per group); in
+//                           the AVX2 variant its backward-weights with 32 or more per group
 //   k×k backward-weights    in the AVX-512 variant oneDNN's primitive (conv_dnnl.cc), grouped or not
 // Compiled once per ISA variant (variants/*.cc, dispatch.cc).
 #include <omp.h>
@@ -19,13 +20,18 @@ RX_VARIANT_BEGIN
 namespace {
 bool use_gemm(const ConvGeom& g) { return g.pointwise() || g.groups == 1; }
 
-// oneDNN's AVX-512 kernels beat our 16-lane grouped ones and im2col + GEMM on some shapes; the AVX2
-// variant (also what RESNEXT_ISA=avx2 selects) keeps ours, which were as fast as oneDNN's AVX2
-// grouped kernels or faster.
+// oneDNN's AVX-512 kernels beat our 16-lane grouped ones and im2col + GEMM on some shapes. In the
+// AVX2 variant (also what RESNEXT_ISA=avx2 selects) ours were as fast as oneDNN's AVX2 grouped
+// kernels or faster but for backward-weights with 32 or more channels per group.
 #if defined(RX_VARIANT_LANES) && RX_VARIANT_LANES == 16
 constexpr bool kAvx512DnnlPaths = true;
+constexpr DnnlBackwardWeights kDnnlBackwardWeights = DnnlBackwardWeights::avx512;
+#elif defined(RX_VARIANT_LANES) && RX_VARIANT_LANES == 8
+constexpr bool kAvx512DnnlPaths = false;
+constexpr DnnlBackwardWeights kDnnlBackwardWeights = DnnlBackwardWeights::avx2_grouped;
 #else
 constexpr bool kAvx512DnnlPaths = false;
+constexpr DnnlBackwardWeights kDnnlBackwardWeights = DnnlBackwardWeights::none;
 #endif
 }  // namespace
 
@@ -75,7 +81,8 @@ void conv2d_backward_input(const float* dy, const float* w, const ConvGeom& g, f
 }
 
 void conv2d_backward_weight(const float* dy, const float* x, const ConvGeom& g, float* dw, float* dbias) {
-  const bool done = kAvx512DnnlPaths && !g.pointwise() && conv_dnnl_backward_weights(dy, x, g, dw);
+  const bool done = kDnnlBackwardWeights != DnnlBackwardWeights::none && !g.pointwise() &&
+                    conv_dnnl_backward_weights(dy, x, g, dw, kDnnlBackwardWeights);
   if (!done && use_gemm(g)) conv_gemm_backward_weight(dy, x, g, dw);
   else if (!done) conv_grouped_backward_weight(dy, x, g, dw);
   if (dbias) {

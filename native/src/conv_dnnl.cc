@@ -17,11 +17,11 @@
 // slower through oneDNN and stay on GEMM (conv_gemm.cc). oneDNN caches the generated kernels itself,
 // but building the descriptors and primitive again costs 20-30 µs a call in the addon: constant
 // weights keep them (DnnlForwardPlan).
-// Grouped shapes (and ungrouped k×k backward-weights) come here only from the AVX-512 variant
-// (conv.cc), and are taken only where oneDNN runs an AVX-512 kernel for them (jit:avx512_core,
-// brgconv) and measured faster than our 16-lane kernels inside the network (see kMinGroupWidth):
-// the inference forward at stride 1 with 8 or more channels per group, backward-weights with 16 or
-// more.
+// Grouped shapes (and ungrouped k×k backward-weights) come here from the AVX-512 variant (conv.cc),
+// and are taken only where oneDNN runs an AVX-512 kernel for them (jit:avx512_core, brgconv) and
+// measured faster than our 16-lane kernels inside the network (see kMinGroupWidth): the inference
+// forward at stride 1 with 8 or more channels per group, backward-weights with 16 or more. The AVX2
+// variant sends grouped backward-weights with 32 or more per group, to oneDNN's jit:avx2 kernel.
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -62,6 +62,14 @@ constexpr index_t kMinPixelsSpatial = 1024;
 // maps of kMinPixelsSpatial output pixels or more.
 constexpr int kMinGroupWidth = 8;
 constexpr int kMinGroupWidthBackwardWeights = 16;
+// On AVX2 (a 2-core Zen 3 EPYC, batch 16, ms ours -> oneDNN's jit:avx2, alone, two builds
+// alternating): 32 per group 10.9-14.2 -> 5.5-7.0 (1024 at 7x7), 13.9-16.3 -> 9.0-9.6 (1024 at
+// 14x14 stride 2); 16 per group even (6.9-9.2 -> 6.3-8.5 at 512 x 14, 7.8-10.1 -> 7.2-8.5 at stride
+// 2); the 7x7 stem slower (33-43 -> 38-57). On the one- and two-pixel maps of a 32x32 input, batch
+// 128, the two were even or ours faster (1024 from 2x2 to 1x1 at stride 2: 2.2-3.0 -> 2.3-3.7): maps
+// smaller than 7x7 stay ours.
+constexpr int kMinGroupWidthBackwardWeightsAvx2 = 32;
+constexpr int kMinMapPixelsBackwardWeightsAvx2 = 49;
 
 bool grouped_takes(const ConvGeom& g, int min_width) {
   return g.groups > 1 && g.dh == 1 && g.dw == 1 && g.C / g.groups >= min_width && g.K / g.groups >= min_width;
@@ -279,10 +287,15 @@ dnnl::convolution_forward::primitive_desc training_forward(const ConvGeom& g, co
 
 }  // namespace
 
-bool conv_dnnl_backward_weights(const float* dy, const float* x, const ConvGeom& g, float* dw) {
-  const bool dense_spatial = g.groups == 1 && !g.pointwise() && g.dh == 1 && g.dw == 1 &&
+bool conv_dnnl_backward_weights(const float* dy, const float* x, const ConvGeom& g, float* dw,
+                                DnnlBackwardWeights kernels) {
+  if (kernels == DnnlBackwardWeights::none) return false;
+  const bool avx512 = kernels == DnnlBackwardWeights::avx512;
+  const bool dense_spatial = avx512 && g.groups == 1 && !g.pointwise() && g.dh == 1 && g.dw == 1 &&
                              static_cast<index_t>(g.N) * g.Ho * g.Wo >= kMinPixelsSpatial;
-  if (!dense_spatial && !grouped_takes(g, kMinGroupWidthBackwardWeights)) return false;
+  const int min_width = avx512 ? kMinGroupWidthBackwardWeights : kMinGroupWidthBackwardWeightsAvx2;
+  const bool map_takes = avx512 || g.Ho * g.Wo >= kMinMapPixelsBackwardWeightsAvx2;
+  if (!dense_spatial && !(map_takes && grouped_takes(g, min_width))) return false;
   using dnnl::memory;
   try {
     const memory::desc src_md = activation_md(g.N, g.C, g.H, g.W), dst_md = activation_md(g.N, g.K, g.Ho, g.Wo);
@@ -292,7 +305,7 @@ bool conv_dnnl_backward_weights(const float* dy, const float* x, const ConvGeom&
         dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, src_md, any_w_md, dst_md,
                                                  strides, padding, padding),
         cpu_engine(), training_forward(g, src_md, any_w_md, dst_md));
-    if (!avx512_kernel(pd.impl_info_str())) return false;
+    if (!(avx512 ? avx512_kernel(pd.impl_info_str()) : std::string(pd.impl_info_str()) == "jit:avx2")) return false;
     const dnnl::engine& engine = cpu_engine();
     dnnl::stream stream(engine);
     memory user_dw(user_weights_md(g), engine, dw);

@@ -28,10 +28,17 @@ std::vector<float>& packed_grouped_forward(PackedWeights* packed, long key);
 // on every call.
 bool conv_dnnl_forward(const float* x, const float* w, const float* bias, const ConvGeom& g, const float* residual,
                        float* y, PackedWeights* packed, bool grouped);
-// Backward-weights (dw overwritten) through oneDNN's primitive, where it runs an AVX-512 kernel for a
-// grouped shape of 16 or more channels per group or an ungrouped k×k one (not 1x1, not dilated, 1024
-// output pixels or more); false, having written nothing, elsewhere.
-bool conv_dnnl_backward_weights(const float* dy, const float* x, const ConvGeom& g, float* dw);
+// Which shapes a kernel variant sends to oneDNN's backward-weights primitive, and on which of its kernels:
+//   none          none
+//   avx512        grouped with 16 or more channels per group, and ungrouped k×k (not 1x1, not dilated,
+//                 1024 output pixels or more), where oneDNN runs an AVX-512 kernel
+//   avx2_grouped  grouped with 32 or more channels per group on maps of 7x7 or more, where oneDNN runs
+//                 its jit:avx2 kernel
+enum class DnnlBackwardWeights { none, avx2_grouped, avx512 };
+// Backward-weights (dw overwritten) through oneDNN's primitive for the shapes `kernels` names; false,
+// having written nothing, elsewhere.
+bool conv_dnnl_backward_weights(const float* dy, const float* x, const ConvGeom& g, float* dw,
+                                DnnlBackwardWeights kernels);
 
 // 4-D activations from NCHW to NHWC (to_nhwc) or back, src and dst of N·C·HW floats (layout.cc).
 void convert_format(const float* src, int N, int C, int HW, bool to_nhwc, float* dst);

@@ -264,6 +264,8 @@ describe.runIf(native !== null)('native kernels match the reference', () => {
     ['ResNeXt stride-2 block, 8 per group', 2, 256, 11, 9, 256, 3, 2, 1, 32, false],
     ['16 per group, batch 1, odd size', 1, 512, 7, 7, 512, 3, 1, 1, 32, false],
     ['32 per group, stride 2', 3, 1024, 5, 6, 1024, 3, 2, 1, 32, false],
+    // Backward-weights through oneDNN in the AVX2 variant (32 per group, maps of 7x7 or more).
+    ['32 per group at 7x7', 2, 1024, 7, 7, 1024, 3, 1, 1, 32, false],
     ['64 groups of 4 (resnext101_64x4d)', 2, 256, 6, 5, 256, 3, 1, 1, 64, false],
     ['groups 2, 5 channels per group (portable path)', 2, 10, 7, 5, 6, 3, 2, 1, 2, true],
     ['groups 2, 12 per group in, 8 out', 1, 24, 6, 7, 16, 3, 1, 1, 2, false],
