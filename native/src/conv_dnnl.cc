@@ -63,8 +63,8 @@ constexpr index_t kMinPixelsSpatial = 1024;
 constexpr int kMinGroupWidth = 8;
 constexpr int kMinGroupWidthBackwardWeights = 16;
 // On AVX2 (a 2-core Zen 3 EPYC, batch 16, ms ours -> oneDNN's jit:avx2, alone, two builds
-// alternating): 32 per group 10.9-14.2 -> 5.5-7.0 (1024 at 7x7), 13.9-16.3 -> 9.0-9.6 (1024 at
-// 14x14 stride 2); 16 per group even (6.9-9.2 -> 6.3-8.5 at 512 x 14, 7.8-10.1 -> 7.2-8.5 at stride
+// alternating): 32 per group 10.9-14.6 -> 5.5-8.6 (1024 at 7x7), 13.9-16.7 -> 9.0-9.9 (1024 at
+// 14x14 stride 2); 16 per group even (6.5-9.2 -> 6.3-8.5 at 512 x 14, 7.8-10.1 -> 7.2-8.5 at stride
 // 2); the 7x7 stem slower (33-43 -> 38-57). On the one- and two-pixel maps of a 32x32 input, batch
 // 128, the two were even or ours faster (1024 from 2x2 to 1x1 at stride 2: 2.2-3.0 -> 2.3-3.7): maps
 // smaller than 7x7 stay ours.
