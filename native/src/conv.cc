@@ -24,15 +24,14 @@ bool use_gemm(const ConvGeom& g) { return g.pointwise() || g.groups == 1; }
 // AVX2 variant (also what RESNEXT_ISA=avx2 selects) ours were as fast as oneDNN's AVX2 grouped
 // kernels or faster but for backward-weights with 32 or more channels per group.
 #if defined(RX_VARIANT_LANES) && RX_VARIANT_LANES == 16
-constexpr bool kAvx512DnnlPaths = true;
 constexpr DnnlBackwardWeights kDnnlBackwardWeights = DnnlBackwardWeights::avx512;
 #elif defined(RX_VARIANT_LANES) && RX_VARIANT_LANES == 8
-constexpr bool kAvx512DnnlPaths = false;
 constexpr DnnlBackwardWeights kDnnlBackwardWeights = DnnlBackwardWeights::avx2_grouped;
 #else
-constexpr bool kAvx512DnnlPaths = false;
 constexpr DnnlBackwardWeights kDnnlBackwardWeights = DnnlBackwardWeights::none;
 #endif
+// The grouped inference forward goes to oneDNN in the AVX-512 variant only.
+constexpr bool kAvx512DnnlPaths = kDnnlBackwardWeights == DnnlBackwardWeights::avx512;
 }  // namespace
 
 void conv2d_forward(const float* x, const float* w, const float* bias, const ConvGeom& g, float* y,
@@ -81,8 +80,7 @@ void conv2d_backward_input(const float* dy, const float* w, const ConvGeom& g, f
 }
 
 void conv2d_backward_weight(const float* dy, const float* x, const ConvGeom& g, float* dw, float* dbias) {
-  const bool done = kDnnlBackwardWeights != DnnlBackwardWeights::none && !g.pointwise() &&
-                    conv_dnnl_backward_weights(dy, x, g, dw, kDnnlBackwardWeights);
+  const bool done = !g.pointwise() && conv_dnnl_backward_weights(dy, x, g, dw, kDnnlBackwardWeights);
   if (!done && use_gemm(g)) conv_gemm_backward_weight(dy, x, g, dw);
   else if (!done) conv_grouped_backward_weight(dy, x, g, dw);
   if (dbias) {
